@@ -10,7 +10,8 @@
  *
  *   rpc-load -H IP -p PORT [-c CONNS] [-s BYTES] [-d DEPTH] [-t SECONDS]
  *            [-W WARMUP_SECONDS] [-m echo|recv]
- * Prints one JSON object: rps, p50_us, p99_us, p999_us, errors.
+ * Prints one JSON object: rps, p50_us, p99_us, p999_us, errors, and "cdf",
+ * a list of [percentile, microseconds] pairs for plotting.
  * `-m recv` only sends (for rpc-echo-server -m recv) and reports messages/s.
  */
 #include <arpa/inet.h>
@@ -262,10 +263,17 @@ int main(int argc, char **argv)
         completed = sent - sent_at_measure;
     }
     printf("{\"conns\": %u, \"size\": %zu, \"depth\": %u, \"rps\": %.0f, "
-           "\"p50_us\": %.2f, \"p99_us\": %.2f, \"p999_us\": %.2f, \"errors\": %llu}\n",
+           "\"p50_us\": %.2f, \"p99_us\": %.2f, \"p999_us\": %.2f, \"errors\": %llu, "
+           "\"cdf\": [",
            nconns, msg_size, depth, (double)completed / secs,
            hist_percentile_us(&h, 50), hist_percentile_us(&h, 99),
            hist_percentile_us(&h, 99.9), (unsigned long long)errors);
+    static const double cdf_points[] = { 1, 5, 10, 20, 30, 40, 50, 60, 70, 80,
+                                         90, 95, 98, 99, 99.5, 99.9, 99.99 };
+    for (size_t i = 0; i < sizeof(cdf_points) / sizeof(cdf_points[0]); i++)
+        printf("%s[%g, %.2f]", i ? ", " : "", cdf_points[i],
+               hist_percentile_us(&h, cdf_points[i]));
+    printf("]}\n");
     for (unsigned i = 0; i < nconns; i++)
         close(conns[i].fd);
     return errors ? 1 : 0;
