@@ -166,7 +166,8 @@ struct tas_flow {
     uint32_t cwnd;                    /* slow path limit on bytes in flight; 0 = none */
     uint32_t rate_kbps;               /* slow path pacing rate; 0 = unpaced */
     uint32_t rtt_us;                  /* smoothed RTT from timestamps */
-    uint16_t mss;
+    uint16_t mss;                     /* payload bytes per segment: the peer's
+                                         MSS less 12 when timestamps are on */
     uint16_t pad1;
     /* counters the slow path samples each control interval (wrapping) */
     uint32_t cnt_acked_bytes;
