@@ -86,6 +86,10 @@ struct tas_ctl_conn {
     uint32_t tx_base, tx_size;
     uint16_t mss;
     uint16_t pad;
+    /* ACCEPT reply: payload bytes the slow path already wrote at RX ring
+     * position 0 before install (data that came with the final ACK); the
+     * fast path announces only what it writes itself. */
+    uint32_t rx_ready;
 };
 
 #define TAS_CTL_F_REUSEPORT (1u << 0)
