@@ -1,0 +1,92 @@
+#!/bin/bash
+# clients.sh: unmodified clients on the TAS side against Linux servers in the
+# peer namespace: curl (files checked by sha256), wrk (no socket errors),
+# redis-benchmark and redis-cli (a 1 MB value back byte-equal), iperf3 -c in
+# both directions (-R).
+source "$(dirname "$0")/lib.sh"
+test_init clients
+need_tool nginx curl wrk redis-server redis-cli redis-benchmark iperf3
+bed_up
+
+WRK_SECS=$((QUICK ? 5 : 10))
+IPERF_SECS=$((QUICK ? 2 : 5))
+N=$((QUICK ? 2000 : 10000))
+
+mkdir -p "$WORK/www"
+head -c 1K /dev/urandom >"$WORK/www/1k"
+head -c 1M /dev/urandom >"$WORK/www/1m"
+head -c 64M /dev/urandom >"$WORK/www/64m"
+cat >"$WORK/nginx.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    default_type application/octet-stream;
+    server {
+        listen 8080;
+        root $WORK/www;
+    }
+}
+CONF
+bg_on peer "$WORK/nginx.log" nginx -p "$WORK" -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log"
+bg_on peer "$WORK/redis.log" redis-server --port 6379 --bind 0.0.0.0 --protected-mode no \
+    --save '' --appendonly no --dir "$WORK"
+bg_on peer "$WORK/iperf3-server.log" iperf3 -s -p 5201
+wait_port tas "$PEER_IP" 8080
+wait_port tas "$PEER_IP" 6379
+wait_port tas "$PEER_IP" 5201
+
+note "curl"
+for f in 1k 1m 64m; do
+    on_tas timeout 60 curl -sS --fail -o "$WORK/got-$f" "http://$PEER_IP:8080/$f"
+    rc=$?
+    if ((rc == 0)); then
+        check_same "curl GET /$f" "$WORK/www/$f" "$WORK/got-$f"
+    else
+        fail "curl GET /$f: exit status $rc"
+    fi
+done
+
+note "wrk -t2 -c100 -d${WRK_SECS}s"
+on_tas timeout $((WRK_SECS + 30)) wrk -t2 -c100 -d"${WRK_SECS}s" --timeout 5s \
+    "http://$PEER_IP:8080/1k" >"$WORK/wrk.out" 2>&1
+rc=$?
+cat "$WORK/wrk.out"
+if ((rc != 0)); then
+    fail "wrk: exit status $rc"
+elif grep -Eq 'Socket errors|Non-2xx' "$WORK/wrk.out"; then
+    fail "wrk: $(grep -E 'Socket errors|Non-2xx' "$WORK/wrk.out" | xargs)"
+elif ! grep -Eq 'Requests/sec: +[1-9]' "$WORK/wrk.out"; then
+    fail "wrk: no requests completed"
+else
+    pass "wrk -c100: $(grep -E 'requests in' "$WORK/wrk.out" | xargs), no socket errors"
+fi
+
+note "redis-benchmark -c 50 -n $N, redis-cli"
+on_tas timeout 180 redis-benchmark -h "$PEER_IP" -p 6379 -c 50 -n "$N" -q >"$WORK/bench.out" 2>&1
+rc=$?
+done_tests=$(tr '\r' '\n' <"$WORK/bench.out" | grep -c 'requests per second')
+if ((rc != 0)); then
+    fail "redis-benchmark: exit status $rc"
+elif grep -Eqi 'error|ERR ' "$WORK/bench.out"; then
+    fail "redis-benchmark: $(grep -Ei -m1 'error|ERR ' "$WORK/bench.out")"
+elif ((done_tests < 15)); then
+    fail "redis-benchmark: only $done_tests tests finished"
+else
+    pass "redis-benchmark default suite: $done_tests tests"
+fi
+head -c 1M /dev/urandom >"$WORK/value"
+reply=$(on_tas timeout 30 redis-cli -h "$PEER_IP" -x SET big <"$WORK/value")
+[[ $reply == OK ]] && pass "redis-cli SET 1 MB value" || fail "redis-cli SET 1 MB value: '$reply'"
+on_tas timeout 30 redis-cli -h "$PEER_IP" --raw GET big | head -c -1 >"$WORK/value.got"
+check_same "redis-cli GET 1 MB value" "$WORK/value" "$WORK/value.got"
+
+note "iperf3 -c"
+on_tas timeout 60 iperf3 -c "$PEER_IP" -p 5201 -t "$IPERF_SECS" -J >"$WORK/iperf3.json"
+iperf_check "iperf3 -c (TAS sends)" "$WORK/iperf3.json"
+on_tas timeout 60 iperf3 -c "$PEER_IP" -p 5201 -t "$IPERF_SECS" -R -J >"$WORK/iperf3-R.json"
+iperf_check "iperf3 -c -R (TAS receives)" "$WORK/iperf3-R.json"
+finish

@@ -1,0 +1,259 @@
+# lib.sh: helpers shared by the integration tests (sourced, not run).
+#
+# A test calls test_init NAME, bed_up [tas-testbed up options], then runs
+# programs with on_tas/on_peer (foreground) or bg_on (background), checks
+# results with pass/fail/check_same, and ends with finish.  The EXIT trap
+# stops background programs, prints log tails if anything failed and takes
+# the bed down, whatever happened.
+#
+# Environment: TAS_MODE (tas|linux, default tas), TAS_BUILD (build dir,
+# default REPO/build), TESTBED (tas-testbed, default the source-tree copy),
+# QUICK=1 for shorter runs.
+
+set -uo pipefail
+
+LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$LIB_DIR/../.." && pwd)
+TAS_MODE=${TAS_MODE:-tas}
+TAS_BUILD=$(realpath -m "${TAS_BUILD:-$REPO_DIR/build}")
+TESTBED=${TESTBED:-$REPO_DIR/tools/testbed/tas-testbed}
+QUICK=${QUICK:-0}
+[[ $QUICK == 1 ]] || QUICK=0
+BULK=$TAS_BUILD/tests/integration/bulk
+ECHO_MANY=$TAS_BUILD/tests/integration/echo-many
+
+PASSES=0
+FAILS=0
+BG_PIDS=()
+BED=""
+BED_IS_UP=0
+WORK=""
+TEST_NAME=""
+
+pass() { echo "PASS: $*"; PASSES=$((PASSES + 1)); }
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+# fatal: a failure after which the test cannot go on.
+fatal() { fail "$*"; exit 1; }
+skip() { echo "SKIP: $*"; exit 77; }
+note() { echo "---- $*"; }
+
+# test_init NAME: checks, a work dir, a unique bed name and the EXIT trap.
+test_init() {
+    TEST_NAME=$1
+    ((EUID == 0)) || skip "$TEST_NAME needs root (network namespaces)"
+    [[ $TAS_MODE =~ ^(tas|linux)$ ]] || { echo "FAIL: TAS_MODE must be tas or linux"; exit 1; }
+    [[ -x $TESTBED ]] || { echo "FAIL: no test bed script at $TESTBED"; exit 1; }
+    WORK=$(mktemp -d "/tmp/tas-it-$TEST_NAME.XXXXXX")
+    chmod 755 "$WORK"   # servers that drop privileges read files here
+    BED=it$((RANDOM % 100))-$$
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    note "$TEST_NAME: mode $TAS_MODE, bed $BED, work dir $WORK$( ((QUICK)) && echo ', QUICK')"
+}
+
+# need_tool BIN...: skip the test when a program it drives is not installed.
+need_tool() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null || skip "$t is not installed"
+    done
+}
+
+# need_built FILE...: the test helpers built by meson.
+need_built() {
+    local f
+    for f in "$@"; do
+        [[ -x $f ]] || { echo "FAIL: $f is not built (ninja -C $TAS_BUILD, or set TAS_BUILD)"; exit 1; }
+    done
+}
+
+# bed_up [OPTIONS]: bring the bed up and load its KEY=VALUE description.
+bed_up() {
+    if ! "$TESTBED" up "$BED" --mode "$TAS_MODE" --build "$TAS_BUILD" "$@" >"$WORK/bed.env" 2>"$WORK/bed-up.err"; then
+        cat "$WORK/bed-up.err"
+        fatal "tas-testbed up $BED $*"
+    fi
+    BED_IS_UP=1
+    # shellcheck source=/dev/null
+    source "$WORK/bed.env"
+    read -ra TAS_X <<<"$TAS_EXEC"
+    read -ra PEER_X <<<"$PEER_EXEC"
+    note "bed up: TAS $TAS_IP in $TAS_NS, peer $PEER_IP in $PEER_NS"
+}
+
+# on_tas CMD... / on_peer CMD...: run CMD on that side (under tas-run where
+# that side is TAS).  on SIDE CMD... does the same with the side as argument.
+on_tas() { "${TAS_X[@]}" "$@"; }
+on_peer() { "${PEER_X[@]}" "$@"; }
+on() {
+    local side=$1
+    shift
+    "on_$side" "$@"
+}
+ip_of() { if [[ $1 == tas ]]; then echo "$TAS_IP"; else echo "$PEER_IP"; fi; }
+
+# bg_on SIDE LOG CMD...: start CMD in the background; its pid is in BG_PID.
+bg_on() {
+    local side=$1 logfile=$2
+    shift 2
+    "on_$side" "$@" </dev/null >"$logfile" 2>&1 &
+    BG_PID=$!
+    BG_PIDS+=("$BG_PID")
+}
+
+# wait_bg PID SECS: wait for a background program; its exit status, or 124
+# (and it is killed) when it runs past SECS.
+wait_bg() {
+    local pid=$1 secs=$2 i
+    for ((i = 0; i < secs * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        return 124
+    fi
+    wait "$pid"
+}
+
+# stop_bg PID: stop a background server and reap it.
+stop_bg() {
+    kill -TERM "$1" 2>/dev/null || true
+    wait_bg "$1" 10 >/dev/null 2>&1 || true
+}
+
+# wait_port SIDE IP PORT [SECS]: wait until a TCP connection from SIDE to
+# IP:PORT succeeds (the probe connects and closes without sending).
+wait_port() {
+    local side=$1 ip=$2 port=$3 secs=${4:-20} i
+    for ((i = 0; i < secs * 5; i++)); do
+        if on "$side" timeout 2 bash -c "exec 3<>/dev/tcp/$ip/$port" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    fatal "nothing listens on $ip:$port (seen from the $side side) after ${secs}s"
+}
+
+sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# check_same LABEL EXPECTED_FILE ACTUAL_FILE: sha256 of both must match.
+check_same() {
+    local want got
+    want=$(sha_of "$2")
+    got=$(sha_of "$3" 2>/dev/null || echo missing)
+    if [[ $want == "$got" ]]; then
+        pass "$1 (sha256 $want, $(stat -c %s "$3") bytes)"
+    else
+        fail "$1: sha256 $got, expected $want"
+    fi
+}
+
+# check_rc LABEL RC: an exit status that must be 0.
+check_rc() {
+    if (($2 == 0)); then pass "$1"; else fail "$1 (exit status $2)"; fi
+}
+
+# bulk_transfer FROM TO BYTES FLOWS PORT LABEL: `bulk send` on side FROM to
+# `bulk recv` on side TO; both sides' per-flow sha256 must agree.
+bulk_transfer() {
+    local from=$1 to=$2 bytes=$3 flows=$4 port=$5 label=$6
+    local out=$WORK/bulk-$from-$to-$port t0 rc recv_pid
+    t0=$SECONDS
+    bg_on "$to" "$out.recv" "$BULK" recv "$port" "$flows"
+    recv_pid=$BG_PID
+    wait_port "$from" "$(ip_of "$to")" "$port"
+    on "$from" timeout 240 "$BULK" send "$(ip_of "$to")" "$port" "$bytes" "$flows" "$RANDOM" \
+        >"$out.send" 2>"$out.send.err"
+    rc=$?
+    if ((rc != 0)); then
+        cat "$out.send.err"
+        stop_bg "$recv_pid"
+        fail "$label: sender exit status $rc"
+        return
+    fi
+    wait_bg "$recv_pid" 60
+    rc=$?
+    if ((rc != 0)); then
+        cat "$out.recv"
+        fail "$label: receiver exit status $rc"
+        return
+    fi
+    if [[ $(wc -l <"$out.send") -ne $flows ]]; then
+        fail "$label: sender reported $(wc -l <"$out.send") of $flows flows"
+    elif ! cmp -s "$out.send" "$out.recv"; then
+        diff "$out.send" "$out.recv" | head -n 10
+        fail "$label: per-flow sha256 differ"
+    else
+        pass "$label: $bytes bytes in $flows flows, every flow's sha256 equal ($((SECONDS - t0))s)"
+    fi
+}
+
+# iperf_check LABEL JSON_FILE: iperf3 -J output of a completed test with
+# data both sent and received and no error.
+iperf_check() {
+    local verdict
+    verdict=$(python3 - "$2" <<'EOF'
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except ValueError as e:
+    print("no JSON result (%s)" % e); sys.exit()
+if "error" in r:
+    print("iperf3 error: " + r["error"]); sys.exit()
+end = r.get("end", {})
+sent = end.get("sum_sent", {}).get("bytes", 0)
+recv = end.get("sum_received", {}).get("bytes", 0)
+streams = len(r.get("start", {}).get("connected", []))
+if sent == 0 or recv == 0:
+    print("sent %d received %d bytes" % (sent, recv)); sys.exit()
+print("ok %d streams, %d bytes received, %.0f Mbit/s"
+      % (streams, recv, end["sum_received"]["bits_per_second"] / 1e6))
+EOF
+)
+    if [[ $verdict == ok* ]]; then pass "$1: ${verdict#ok }"; else fail "$1: $verdict"; fi
+}
+
+# dump_logs: tails of every log of this test and of the bed.
+dump_logs() {
+    local f
+    for f in "$WORK"/*.log "$WORK"/*.err "$WORK"/*.out ${LOG_DIR:+"$LOG_DIR"/*}; do
+        [[ -s $f ]] || continue
+        echo "----- $f (last 20 lines) -----"
+        tail -n 20 "$f"
+    done
+}
+
+cleanup() {
+    local rc=$? pid
+    trap - EXIT
+    for pid in "${BG_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    if ((rc != 0 && rc != 77 || FAILS > 0)); then
+        dump_logs
+    fi
+    if ((BED_IS_UP)); then
+        "$TESTBED" down "$BED" >/dev/null 2>&1 || echo "FAIL: tas-testbed down $BED"
+    fi
+    wait 2>/dev/null
+    if ((rc == 77)); then
+        rm -rf "$WORK"
+        echo "RESULT: $TEST_NAME ($TAS_MODE): SKIP"
+    elif ((rc != 0 || FAILS > 0)); then
+        echo "RESULT: $TEST_NAME ($TAS_MODE): FAIL ($PASSES passed, $FAILS failed; work dir $WORK kept)"
+        ((rc == 0)) && rc=1
+    else
+        rm -rf "$WORK"
+        echo "RESULT: $TEST_NAME ($TAS_MODE): PASS ($PASSES checks)"
+    fi
+    exit "$rc"
+}
+
+# finish: end the test; it passes only with no failure and at least a check.
+finish() {
+    ((PASSES > 0)) || fatal "no check ran"
+    ((FAILS == 0)) || exit 1
+    exit 0
+}

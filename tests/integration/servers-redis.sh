@@ -1,0 +1,68 @@
+#!/bin/bash
+# servers-redis.sh: unmodified redis-server on the TAS side, Linux redis
+# clients in the peer namespace: the redis-benchmark default suite with 50
+# clients, a 1 MB value SET then GET byte-equal, and a BGSAVE (fork) while
+# 50 clients keep the server busy.
+source "$(dirname "$0")/lib.sh"
+test_init redis
+need_tool redis-server redis-cli redis-benchmark
+bed_up
+
+N=$((QUICK ? 2000 : 10000))
+rcli() { on_peer timeout 30 redis-cli -h "$TAS_IP" -p 6379 "$@"; }
+
+bg_on tas "$WORK/redis.log" redis-server --port 6379 --bind 0.0.0.0 \
+    --protected-mode no --save '' --appendonly no --dir "$WORK" --dbfilename dump.rdb
+wait_port peer "$TAS_IP" 6379
+
+# bench_check LABEL FILE MIN_TESTS: every test of redis-benchmark -q done.
+bench_check() {
+    local done
+    tr '\r' '\n' <"$2" | grep 'requests per second' >"$2.results"
+    done=$(wc -l <"$2.results")
+    if grep -Eqi 'error|ERR ' "$2"; then
+        fail "$1: $(grep -Ei -m1 'error|ERR ' "$2")"
+    elif ((done < $3)); then
+        fail "$1: only $done tests finished"
+    else
+        pass "$1: $done tests ($(head -n1 "$2.results" | cut -d, -f1))"
+    fi
+}
+
+note "redis-benchmark default suite, -c 50 -n $N"
+on_peer timeout 180 redis-benchmark -h "$TAS_IP" -p 6379 -c 50 -n "$N" -q >"$WORK/bench.out" 2>&1
+check_rc "redis-benchmark exit status" $?
+bench_check "redis-benchmark default suite" "$WORK/bench.out" 15
+
+note "1 MB value"
+head -c 1M /dev/urandom >"$WORK/value"
+reply=$(rcli -x SET big <"$WORK/value")
+[[ $reply == OK ]] && pass "SET 1 MB value" || fail "SET 1 MB value: '$reply'"
+# --raw prints the value followed by one newline.
+rcli --raw GET big | head -c -1 >"$WORK/value.got"
+check_same "GET 1 MB value" "$WORK/value" "$WORK/value.got"
+
+note "BGSAVE while 50 clients are busy"
+bg_on peer "$WORK/bench-bgsave.out" redis-benchmark -h "$TAS_IP" -p 6379 -c 50 \
+    -n $((N * 5)) -t set,get,lpush -q
+bench=$BG_PID
+sleep 1
+reply=$(rcli BGSAVE)
+[[ $reply == "Background saving started" ]] && pass "BGSAVE started" || fail "BGSAVE: '$reply'"
+for ((i = 0; i < 600; i++)); do
+    rcli INFO persistence | grep -q '^rdb_bgsave_in_progress:0' && break
+    sleep 0.1
+done
+if rcli INFO persistence | grep -q '^rdb_last_bgsave_status:ok' && [[ -s $WORK/dump.rdb ]]; then
+    pass "BGSAVE finished, dump.rdb $(stat -c %s "$WORK/dump.rdb") bytes"
+else
+    fail "BGSAVE did not finish with status ok"
+fi
+kill -0 "$bench" 2>/dev/null && pass "clients still running during BGSAVE" ||
+    fail "the benchmark ended before BGSAVE finished (raise -n)"
+wait_bg "$bench" 180
+check_rc "redis-benchmark during BGSAVE" $?
+bench_check "redis-benchmark during BGSAVE" "$WORK/bench-bgsave.out" 3
+rcli --raw GET big | head -c -1 >"$WORK/value.got2"
+check_same "GET 1 MB value after BGSAVE" "$WORK/value" "$WORK/value.got2"
+finish
