@@ -10,6 +10,7 @@ bed_up
 
 SECS=$((QUICK ? 2 : 5))
 bg_on tas "$WORK/sockperf-server.log" sockperf server --tcp -i 0.0.0.0 -p 11111
+server=$BG_PID
 wait_port peer "$TAS_IP" 11111
 
 note "sockperf ping-pong, 64 byte messages, ${SECS}s"
@@ -41,5 +42,5 @@ else
     pass "sockperf throughput: $rate msg/s, $(grep -o 'BandWidth is [0-9.]* MBps' "$WORK/throughput.out")"
 fi
 # The server must have survived both clients.
-if kill -0 "$BG_PID" 2>/dev/null; then pass "sockperf server still running"; else fail "sockperf server exited"; fi
+if kill -0 "$server" 2>/dev/null; then pass "sockperf server still running"; else fail "sockperf server exited"; fi
 finish
