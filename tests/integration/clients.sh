@@ -34,10 +34,10 @@ CONF
 bg_on peer "$WORK/nginx.log" nginx -p "$WORK" -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log"
 bg_on peer "$WORK/redis.log" redis-server --port 6379 --bind 0.0.0.0 --protected-mode no \
     --save '' --appendonly no --dir "$WORK"
-bg_on peer "$WORK/iperf3-server.log" iperf3 -s -p 5201
+bg_on peer "$WORK/iperf3-server.log" iperf3 -s -p 5201 --forceflush
 wait_port tas "$PEER_IP" 8080
 wait_port tas "$PEER_IP" 6379
-wait_port tas "$PEER_IP" 5201
+wait_log "$WORK/iperf3-server.log" "Server listening on 5201"
 
 note "curl"
 for f in 1k 1m 64m; do
@@ -86,7 +86,7 @@ check_same "redis-cli GET 1 MB value" "$WORK/value" "$WORK/value.got"
 
 note "iperf3 -c"
 on_tas timeout 60 iperf3 -c "$PEER_IP" -p 5201 -t "$IPERF_SECS" -J >"$WORK/iperf3.json"
-iperf_check "iperf3 -c (TAS sends)" "$WORK/iperf3.json"
+iperf_check "iperf3 -c (TAS sends)" "$WORK/iperf3.json" 1
 on_tas timeout 60 iperf3 -c "$PEER_IP" -p 5201 -t "$IPERF_SECS" -R -J >"$WORK/iperf3-R.json"
-iperf_check "iperf3 -c -R (TAS receives)" "$WORK/iperf3-R.json"
+iperf_check "iperf3 -c -R (TAS receives)" "$WORK/iperf3-R.json" 1
 finish

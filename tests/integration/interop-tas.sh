@@ -13,13 +13,13 @@ FLOWS=100
 SECS=$((QUICK ? 2 : 5))
 BYTES=$(((QUICK ? 32 : 256) << 20))
 
-bg_on tas "$WORK/iperf3-server.log" iperf3 -s -p 5201
+bg_on tas "$WORK/iperf3-server.log" iperf3 -s -p 5201 --forceflush
 server=$BG_PID
-wait_port peer "$TAS_IP" 5201
+wait_log "$WORK/iperf3-server.log" "Server listening on 5201"
 on_peer timeout 60 iperf3 -c "$TAS_IP" -p 5201 -P "$FLOWS" -t "$SECS" -J >"$WORK/iperf3.json"
-iperf_check "iperf3 TAS peer -> TAS, $FLOWS flows" "$WORK/iperf3.json"
+iperf_check "iperf3 TAS peer -> TAS, $FLOWS flows" "$WORK/iperf3.json" "$FLOWS"
 on_peer timeout 60 iperf3 -c "$TAS_IP" -p 5201 -P "$FLOWS" -t "$SECS" -R -J >"$WORK/iperf3-reverse.json"
-iperf_check "iperf3 TAS -> TAS peer (-R), $FLOWS flows" "$WORK/iperf3-reverse.json"
+iperf_check "iperf3 TAS -> TAS peer (-R), $FLOWS flows" "$WORK/iperf3-reverse.json" "$FLOWS"
 stop_bg "$server"
 
 bulk_transfer peer tas "$BYTES" "$FLOWS" 7001 "bulk TAS peer -> TAS"

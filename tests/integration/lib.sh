@@ -136,6 +136,17 @@ wait_port() {
     fatal "nothing listens on $ip:$port (seen from the $side side) after ${secs}s"
 }
 
+# wait_log FILE PATTERN [SECS]: wait until a server's log shows PATTERN, for
+# servers that a probe connection would disturb (iperf3 takes one as a test).
+wait_log() {
+    local file=$1 pattern=$2 secs=${3:-20} i
+    for ((i = 0; i < secs * 5; i++)); do
+        grep -q -- "$pattern" "$file" 2>/dev/null && return 0
+        sleep 0.2
+    done
+    fatal "'$pattern' did not appear in $file after ${secs}s"
+}
+
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 # check_same LABEL EXPECTED_FILE ACTUAL_FILE: sha256 of both must match.
@@ -190,11 +201,11 @@ bulk_transfer() {
     fi
 }
 
-# iperf_check LABEL JSON_FILE: iperf3 -J output of a completed test with
-# data both sent and received and no error.
+# iperf_check LABEL JSON_FILE STREAMS: iperf3 -J output of a completed test
+# with STREAMS streams connected, data sent and received and no error.
 iperf_check() {
     local verdict
-    verdict=$(python3 - "$2" <<'EOF'
+    verdict=$(python3 - "$2" "$3" <<'EOF'
 import json, sys
 try:
     r = json.load(open(sys.argv[1]))
@@ -206,6 +217,8 @@ end = r.get("end", {})
 sent = end.get("sum_sent", {}).get("bytes", 0)
 recv = end.get("sum_received", {}).get("bytes", 0)
 streams = len(r.get("start", {}).get("connected", []))
+if streams != int(sys.argv[2]):
+    print("%d streams connected, expected %s" % (streams, sys.argv[2])); sys.exit()
 if sent == 0 or recv == 0:
     print("sent %d received %d bytes" % (sent, recv)); sys.exit()
 print("ok %d streams, %d bytes received, %.0f Mbit/s"
