@@ -1,0 +1,119 @@
+/* rx.c - the receive side of a core: a burst of frames from the port, each
+ * validated, matched to a flow and applied to it, or handed to the slow
+ * path, or dropped and counted.  ACKs are sent at once when TCP needs them
+ * now (out of order, duplicates, every second segment) and otherwise at the
+ * end of the round together with the context notifications.
+ */
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+
+#include "fastpath.h"
+#include "tcp.h"
+
+static unsigned rx_csum_flags(const struct rte_mbuf *m)
+{
+    unsigned flags = 0;
+    switch (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) {
+    case RTE_MBUF_F_RX_IP_CKSUM_GOOD: flags |= FP_RXCSUM_IP_GOOD; break;
+    case RTE_MBUF_F_RX_IP_CKSUM_BAD:  flags |= FP_RXCSUM_IP_BAD;  break;
+    default: break;
+    }
+    switch (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) {
+    case RTE_MBUF_F_RX_L4_CKSUM_GOOD: flags |= FP_RXCSUM_TCP_GOOD; break;
+    case RTE_MBUF_F_RX_L4_CKSUM_BAD:  flags |= FP_RXCSUM_TCP_BAD;  break;
+    default: break;
+    }
+    return flags;
+}
+
+static void report_rx_result(struct fp_core *c, uint32_t id,
+                             const struct fp_rx_result *res)
+{
+    if (res->drop != TAS_DROP__COUNT)
+        c->stats->drops[res->drop]++;
+    if (res->fast_retx)
+        c->stats->fast_retransmits++;
+    if (res->rst)
+        fp_exc_event(c, id, TAS_FLOW_EV_RST_RCVD);
+    if (res->fin_rcvd)
+        fp_exc_event(c, id, TAS_FLOW_EV_FIN_RCVD);
+    if (res->fin_acked)
+        fp_exc_event(c, id, TAS_FLOW_EV_FIN_ACKED);
+}
+
+static void handle_segment(struct fp_core *c, const struct fp_seg *seg,
+                           const uint8_t *frame, uint32_t len)
+{
+    uint32_t id = fp_flow_table_lookup(&fp.table, seg->local_ip, seg->remote_ip,
+                                       seg->local_port, seg->remote_port);
+    if (id == TAS_INVALID_FLOW || fp.flows[id].state != FP_FLOW_ACTIVE) {
+        fp_exc_packet(c, frame, len, id);
+        return;
+    }
+    struct tas_flow *f = &fp.sflows[id];
+    struct fp_flow *p = &fp.flows[id];
+    if (!fp_flow_sane(f, p)) {
+        fp_flow_stop(id, "ring positions out of bounds");
+        fp_exc_packet(c, frame, len, id);
+        return;
+    }
+
+    struct fp_rx_result res;
+    fp_tcp_rx(f, p, seg, c->now_us, &res);
+    if (res.exception) {
+        fp_exc_packet(c, frame, len, id);
+        return;
+    }
+    report_rx_result(c, id, &res);
+    if (res.tx_progress && fp_tx_has_work(f, p))
+        fp_sched_ready(&c->sched, id);
+    if (p->ack_now || p->segs_unacked >= 2) {
+        if (p->state == FP_FLOW_ACTIVE)
+            fp_tx_ack(c, id);
+    }
+    if (res.notify || p->segs_unacked)
+        fp_core_notify(c, id);
+}
+
+static void handle_frame(struct fp_core *c, struct rte_mbuf *m)
+{
+    const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
+    uint32_t len = rte_pktmbuf_data_len(m);
+    struct fp_seg seg;
+    enum tas_drop_reason reason;
+
+    c->stats->rx_pkts++;
+    c->stats->rx_bytes += m->pkt_len;
+    /* frames never span mbufs at our MTU; one that does is not ours */
+    if (m->nb_segs != 1) {
+        c->stats->drops[TAS_DROP_IP_HDR]++;
+        return;
+    }
+    switch (fp_parse_frame(frame, len, &fp.local, rx_csum_flags(m), &seg, &reason)) {
+    case FP_PKT_TCP:
+        handle_segment(c, &seg, frame, len);
+        break;
+    case FP_PKT_EXCEPTION:
+        fp_exc_packet(c, frame, len, TAS_INVALID_FLOW);
+        break;
+    case FP_PKT_DROP:
+        c->stats->drops[reason]++;
+        break;
+    }
+}
+
+unsigned fp_rx_poll(struct fp_core *c)
+{
+    struct rte_mbuf *pkts[FP_RX_BURST];
+    uint16_t n = rte_eth_rx_burst(c->port, c->queue, pkts, FP_RX_BURST);
+    if (n == 0)
+        return 0;
+    for (uint16_t i = 0; i < n; i++) {
+        if (i + 1 < n)
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+        handle_frame(c, pkts[i]);
+    }
+    rte_pktmbuf_free_bulk(pkts, n);
+    return n;
+}

@@ -1,0 +1,357 @@
+/* tcp.c - per-flow TCP receive and send arithmetic; see tcp.h. */
+#include <string.h>
+
+#include <tas/wire.h>
+
+#include "tcp.h"
+
+#define DUPACK_THRESHOLD 3
+#define RTT_SAMPLE_MAX_US 60000000u   /* anything longer is a bogus echo */
+
+static uint32_t wrap(uint32_t pos, uint32_t size)
+{
+    return pos >= size ? pos - size : pos;
+}
+
+void fp_ring_write(uint8_t *ring, uint32_t size, uint32_t pos,
+                   const uint8_t *src, uint32_t len)
+{
+    uint32_t first = size - pos < len ? size - pos : len;
+    memcpy(ring + pos, src, first);
+    memcpy(ring, src + first, len - first);
+}
+
+void fp_ring_read(const uint8_t *ring, uint32_t size, uint32_t pos,
+                  uint8_t *dst, uint32_t len)
+{
+    uint32_t first = size - pos < len ? size - pos : len;
+    memcpy(dst, ring + pos, first);
+    memcpy(dst + first, ring, len - first);
+}
+
+bool fp_flow_sane(const struct tas_flow *f, const struct fp_flow *p)
+{
+    return f->rx_head < p->rx_size && f->rx_avail <= p->rx_size &&
+           f->ooo_len <= f->rx_avail &&
+           f->tx_head < p->tx_size && f->tx_sent <= p->tx_size &&
+           f->tx_avail <= p->tx_size - f->tx_sent;
+}
+
+/* RFC 9293 segment acceptability against our receive window, with the
+ * allowance for a zero window that lets ACKs through at rcv_nxt. */
+static bool seq_acceptable(const struct tas_flow *f, uint32_t seq, uint32_t seg_len)
+{
+    uint32_t wnd = f->rx_avail;
+    if (wnd == 0)
+        return seq == f->rcv_nxt;
+    if (seg_len == 0)
+        return tas_seq_in(seq, f->rcv_nxt, wnd);
+    return tas_seq_in(seq, f->rcv_nxt, wnd) ||
+           tas_seq_in(seq + seg_len - 1, f->rcv_nxt, wnd);
+}
+
+static void note_rx(struct tas_flow *f, struct fp_flow *p, uint32_t n)
+{
+    if (p->note_rx_bytes == 0)
+        p->note_rx_pos = f->rx_head;
+    p->note_rx_bytes += n;
+    f->rcv_nxt += n;
+    f->rx_head = wrap(f->rx_head + n, p->rx_size);
+    f->rx_avail -= n;
+}
+
+static void process_ack(struct tas_flow *f, struct fp_flow *p,
+                        const struct fp_seg *s, uint32_t now_us,
+                        struct fp_rx_result *res)
+{
+    uint32_t old_wnd = f->snd_wnd;
+    uint32_t new_wnd = (uint32_t)s->win << f->snd_wscale;
+
+    if (tas_seq_gt(s->ack, f->snd_una)) {
+        uint32_t n = s->ack - f->snd_una;
+        bool fin = p->fin_in_snd_max && s->ack == p->snd_max;
+        if (fin)
+            n--;
+        if (n <= f->tx_sent) {
+            f->tx_sent -= n;
+        } else {
+            /* acknowledges bytes sent before a rewind */
+            f->tx_avail -= n - f->tx_sent;
+            f->tx_sent = 0;
+        }
+        f->tx_head = wrap(f->tx_head + n, p->tx_size);
+        f->snd_una = s->ack;
+        f->dupacks = 0;
+        f->cnt_acked_bytes += n;
+        if (s->flags & TAS_TCP_ECE)
+            f->cnt_ecn_bytes += n;
+        if (s->has_ts && s->ts_ecr != 0 && (f->flags & TAS_FLOW_F_TIMESTAMPS)) {
+            uint32_t sample = now_us - s->ts_ecr;
+            if (sample < RTT_SAMPLE_MAX_US)
+                f->rtt_us = f->rtt_us ? f->rtt_us - f->rtt_us / 8 + sample / 8 : sample;
+        }
+        if (n) {
+            p->note_tx_bytes += n;
+            res->notify = true;
+        }
+        if (fin) {
+            f->flags &= (uint16_t)~TAS_FLOW_F_FIN_PENDING;
+            f->flags |= TAS_FLOW_F_FIN_SENT;
+            res->fin_acked = true;
+        }
+        res->acked = n;
+        res->tx_progress = true;
+    } else if (s->ack == f->snd_una && s->len == 0 && new_wnd == old_wnd &&
+               !(s->flags & TAS_TCP_FIN) && f->tx_sent > 0) {
+        if (++f->dupacks == DUPACK_THRESHOLD) {
+            fp_tx_rewind(f);
+            f->cnt_fast_retx++;
+            res->fast_retx = true;
+            res->tx_progress = true;
+        }
+    }
+    /* an ACK older than snd_una may carry a stale window */
+    if (tas_seq_ge(s->ack, f->snd_una)) {
+        f->snd_wnd = new_wnd;
+        if (new_wnd > old_wnd)
+            res->tx_progress = true;
+    }
+}
+
+static void merge_ooo(struct tas_flow *f, struct fp_flow *p)
+{
+    if (f->ooo_len == 0 || tas_seq_gt(f->ooo_start, f->rcv_nxt))
+        return;
+    uint32_t end = f->ooo_start + f->ooo_len;
+    if (tas_seq_gt(end, f->rcv_nxt))
+        note_rx(f, p, end - f->rcv_nxt);
+    f->ooo_len = 0;
+    p->ack_now = 1;
+}
+
+/* Keeps [seq, seq+len) as the out-of-order interval if it is the first or
+ * touches the one kept; returns false if it must be dropped. */
+static bool keep_ooo(struct tas_flow *f, uint32_t seq, uint32_t len)
+{
+    if (f->ooo_len == 0) {
+        f->ooo_start = seq;
+        f->ooo_len = len;
+        return true;
+    }
+    uint32_t end = seq + len, ooo_end = f->ooo_start + f->ooo_len;
+    if (tas_seq_gt(seq, ooo_end) || tas_seq_gt(f->ooo_start, end))
+        return false;
+    uint32_t start = tas_seq_lt(seq, f->ooo_start) ? seq : f->ooo_start;
+    uint32_t stop = tas_seq_gt(end, ooo_end) ? end : ooo_end;
+    f->ooo_start = start;
+    f->ooo_len = stop - start;
+    return true;
+}
+
+static void process_payload(struct tas_flow *f, struct fp_flow *p,
+                            const struct fp_seg *s, struct fp_rx_result *res)
+{
+    uint32_t seq = s->seq, len = s->len;
+    const uint8_t *data = s->payload;
+
+    if (tas_seq_lt(seq, f->rcv_nxt)) {
+        uint32_t skip = f->rcv_nxt - seq;
+        if (skip >= len) {
+            p->ack_now = 1;          /* a retransmission we have: re-ACK */
+            return;
+        }
+        seq += skip;
+        data += skip;
+        len -= skip;
+    }
+    if (f->flags & TAS_FLOW_F_FIN_RCVD) {
+        res->drop = TAS_DROP_OUT_OF_WINDOW;
+        p->ack_now = 1;
+        return;
+    }
+    uint32_t off = seq - f->rcv_nxt;
+    if (off >= f->rx_avail) {
+        res->drop = f->rx_avail ? TAS_DROP_OUT_OF_WINDOW : TAS_DROP_RX_RING_FULL;
+        p->ack_now = 1;
+        return;
+    }
+    if (len > f->rx_avail - off) {
+        res->drop = TAS_DROP_RX_RING_FULL;
+        len = f->rx_avail - off;
+        p->ack_now = 1;
+    }
+    if (off > 0 && !keep_ooo(f, seq, len)) {
+        res->drop = TAS_DROP_OUT_OF_WINDOW;
+        p->ack_now = 1;
+        return;
+    }
+    fp_ring_write(p->rx_ring, p->rx_size, wrap(f->rx_head + off, p->rx_size),
+                  data, len);
+    if (off > 0) {
+        p->ack_now = 1;              /* duplicate ACK tells the peer of the hole */
+        return;
+    }
+    note_rx(f, p, len);
+    merge_ooo(f, p);
+    p->segs_unacked++;
+    res->notify = true;
+}
+
+void fp_tcp_rx(struct tas_flow *f, struct fp_flow *p, const struct fp_seg *s,
+               uint32_t now_us, struct fp_rx_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    res->drop = TAS_DROP__COUNT;
+
+    if (s->flags & (TAS_TCP_SYN | TAS_TCP_URG)) {
+        res->exception = true;
+        return;
+    }
+    bool ts_flow = f->flags & TAS_FLOW_F_TIMESTAMPS;
+    if (ts_flow && s->has_ts && !(s->flags & TAS_TCP_RST) &&
+        tas_seq_lt(s->ts_val, f->ts_recent)) {
+        res->drop = TAS_DROP_OUT_OF_WINDOW;      /* PAWS */
+        p->ack_now = 1;
+        return;
+    }
+    if (s->flags & TAS_TCP_RST) {
+        /* RFC 5961: only an exact match resets, in-window gets a challenge */
+        if (s->seq == f->rcv_nxt) {
+            f->flags &= (uint16_t)~TAS_FLOW_F_ACTIVE;
+            p->state = FP_FLOW_STOPPED;
+            res->rst = true;
+        } else if (tas_seq_in(s->seq, f->rcv_nxt, f->rx_avail)) {
+            p->ack_now = 1;
+        } else {
+            res->drop = TAS_DROP_OUT_OF_WINDOW;
+        }
+        return;
+    }
+    uint32_t seg_len = s->len + ((s->flags & TAS_TCP_FIN) ? 1 : 0);
+    if (!seq_acceptable(f, s->seq, seg_len)) {
+        res->drop = TAS_DROP_OUT_OF_WINDOW;
+        p->ack_now = 1;
+        return;
+    }
+    if (!(s->flags & TAS_TCP_ACK)) {
+        res->drop = TAS_DROP_TCP_HDR;
+        return;
+    }
+    if (tas_seq_gt(s->ack, p->snd_max)) {
+        res->drop = TAS_DROP_OUT_OF_WINDOW;      /* acknowledges unsent data */
+        p->ack_now = 1;
+        return;
+    }
+    /* RFC 7323: remember the TSval of a segment starting at or before the
+     * edge we acknowledge */
+    if (ts_flow && s->has_ts && tas_seq_le(s->seq, f->rcv_nxt))
+        f->ts_recent = s->ts_val;
+    if (f->flags & TAS_FLOW_F_ECN) {
+        if (s->flags & TAS_TCP_CWR)
+            f->flags &= (uint16_t)~TAS_FLOW_F_ECE_PENDING;
+        if (s->ce) {
+            f->flags |= TAS_FLOW_F_ECE_PENDING;
+            p->ack_now = 1;
+        }
+    }
+
+    process_ack(f, p, s, now_us, res);
+    if (s->len)
+        process_payload(f, p, s, res);
+
+    if ((s->flags & TAS_TCP_FIN) && !(f->flags & TAS_FLOW_F_FIN_RCVD) &&
+        f->rcv_nxt == s->seq + s->len && res->drop == TAS_DROP__COUNT) {
+        f->rcv_nxt++;
+        f->flags |= TAS_FLOW_F_FIN_RCVD;
+        p->note_flags |= TAS_APP_RX_F_FIN;
+        p->ack_now = 1;
+        res->fin_rcvd = true;
+        res->notify = true;
+    }
+}
+
+static uint32_t send_limit(const struct tas_flow *f)
+{
+    uint32_t limit = f->snd_wnd;
+    if (f->cwnd != 0 && f->cwnd < limit)
+        limit = f->cwnd;
+    return limit;
+}
+
+uint32_t fp_tx_next_len(const struct tas_flow *f, const struct fp_flow *p)
+{
+    uint32_t limit = send_limit(f);
+    if (limit <= f->tx_sent)
+        return 0;
+    uint32_t n = limit - f->tx_sent;
+    if (n > f->tx_avail)
+        n = f->tx_avail;
+    if (n > p->seg_payload_max)
+        n = p->seg_payload_max;
+    return n;
+}
+
+bool fp_tx_fin_due(const struct tas_flow *f)
+{
+    return (f->flags & (TAS_FLOW_F_FIN_PENDING | TAS_FLOW_F_FIN_SENT)) ==
+               TAS_FLOW_F_FIN_PENDING && f->tx_avail == 0;
+}
+
+bool fp_tx_has_work(const struct tas_flow *f, const struct fp_flow *p)
+{
+    return fp_tx_next_len(f, p) > 0 || fp_tx_fin_due(f);
+}
+
+uint32_t fp_tx_send_pos(const struct tas_flow *f, const struct fp_flow *p)
+{
+    return wrap(f->tx_head + f->tx_sent, p->tx_size);
+}
+
+void fp_tx_advance(struct tas_flow *f, struct fp_flow *p, uint32_t len, bool fin)
+{
+    f->tx_sent += len;
+    f->tx_avail -= len;
+    uint32_t end = f->snd_una + f->tx_sent;
+    if (fin) {
+        f->flags |= TAS_FLOW_F_FIN_SENT;
+        end++;
+        p->fin_in_snd_max = 1;
+    }
+    if (tas_seq_gt(end, p->snd_max))
+        p->snd_max = end;
+}
+
+void fp_tx_rewind(struct tas_flow *f)
+{
+    f->tx_avail += f->tx_sent;
+    f->tx_sent = 0;
+    f->dupacks = 0;
+    /* an unacknowledged FIN goes again after the data */
+    if (f->flags & TAS_FLOW_F_FIN_PENDING)
+        f->flags &= (uint16_t)~TAS_FLOW_F_FIN_SENT;
+}
+
+uint16_t fp_rx_window_field(const struct tas_flow *f)
+{
+    uint32_t w = f->rx_avail >> f->rcv_wscale;
+    return w > 0xffff ? 0xffff : (uint16_t)w;
+}
+
+void fp_ack_sent(const struct tas_flow *f, struct fp_flow *p)
+{
+    p->adv_edge = f->rcv_nxt + ((uint32_t)fp_rx_window_field(f) << f->rcv_wscale);
+    p->segs_unacked = 0;
+    p->ack_now = 0;
+}
+
+bool fp_rx_window_update_due(const struct tas_flow *f, const struct fp_flow *p)
+{
+    uint32_t now = (uint32_t)fp_rx_window_field(f) << f->rcv_wscale;
+    int32_t advertised = (int32_t)(p->adv_edge - f->rcv_nxt);
+    if (advertised < 0)
+        advertised = 0;
+    if (now <= (uint32_t)advertised)
+        return false;
+    return (uint32_t)advertised < p->seg_payload_max ||
+           now - (uint32_t)advertised >= p->rx_size / 4;
+}
