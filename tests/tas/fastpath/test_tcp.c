@@ -1,0 +1,385 @@
+/* Unit tests for the per-flow TCP logic: segment acceptance, out-of-order
+ * handling, ACK processing, fast retransmit, RST/FIN, and the send-side
+ * arithmetic. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "tcp.h"
+
+#define RX_SIZE 1000u
+#define TX_SIZE 4000u
+#define RCV_ISN 5000u
+#define SND_ISN 9000u
+
+static struct tas_flow f;
+static struct fp_flow p;
+static uint8_t rx_ring[RX_SIZE];
+static uint8_t tx_ring[TX_SIZE];
+static uint8_t data[8192];   /* covers every sequence offset the tests use */
+static struct fp_rx_result res;
+
+static int setup(void **state)
+{
+    (void)state;
+    memset(&f, 0, sizeof(f));
+    memset(&p, 0, sizeof(p));
+    memset(rx_ring, 0, sizeof(rx_ring));
+    for (unsigned i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 7 + 1);
+    f.flags = TAS_FLOW_F_ACTIVE;
+    f.rx_size = RX_SIZE;
+    f.rx_avail = RX_SIZE;
+    f.rcv_nxt = RCV_ISN;
+    f.tx_size = TX_SIZE;
+    f.snd_una = SND_ISN;
+    f.snd_wnd = 10000;
+    f.mss = 100;
+    p.state = FP_FLOW_ACTIVE;
+    p.rx_ring = rx_ring;
+    p.tx_ring = tx_ring;
+    p.rx_size = RX_SIZE;
+    p.tx_size = TX_SIZE;
+    p.seg_payload_max = 100;
+    p.snd_max = SND_ISN;
+    return 0;
+}
+
+/* Payload bytes are data[seq - RCV_ISN ...]: a stream the tests can check. */
+static void rx(uint32_t seq, uint32_t len, uint8_t flags)
+{
+    struct fp_seg s = {
+        .seq = seq, .ack = f.snd_una, .win = 10000, .flags = flags | TAS_TCP_ACK,
+        .payload = data + (seq - RCV_ISN), .len = len,
+    };
+    fp_tcp_rx(&f, &p, &s, 0, &res);
+}
+
+static void ack(uint32_t ackno, uint16_t win, uint8_t flags)
+{
+    struct fp_seg s = { .seq = f.rcv_nxt, .ack = ackno, .win = win,
+                        .flags = flags | TAS_TCP_ACK };
+    fp_tcp_rx(&f, &p, &s, 0, &res);
+}
+
+/* Queues and "sends" n bytes the way the TX path does. */
+static void send_bytes(uint32_t n)
+{
+    f.tx_avail += n;
+    while (fp_tx_next_len(&f, &p) > 0)
+        fp_tx_advance(&f, &p, fp_tx_next_len(&f, &p), false);
+}
+
+static void test_in_order_data(void **state)
+{
+    (void)state;
+    rx(RCV_ISN, 300, 0);
+    assert_int_equal(res.drop, TAS_DROP__COUNT);
+    assert_true(res.notify);
+    assert_int_equal(f.rcv_nxt, RCV_ISN + 300);
+    assert_int_equal(f.rx_head, 300);
+    assert_int_equal(f.rx_avail, RX_SIZE - 300);
+    assert_int_equal(p.note_rx_pos, 0);
+    assert_int_equal(p.note_rx_bytes, 300);
+    assert_int_equal(p.segs_unacked, 1);
+    assert_false(p.ack_now);
+    assert_memory_equal(rx_ring, data, 300);
+    rx(RCV_ISN + 300, 100, 0);
+    assert_int_equal(p.note_rx_bytes, 400);   /* one notification for both */
+    assert_int_equal(p.segs_unacked, 2);
+}
+
+static void test_ring_wraps(void **state)
+{
+    (void)state;
+    f.rx_head = 900;                    /* the app consumed up to here */
+    rx(RCV_ISN, 250, 0);
+    assert_int_equal(f.rx_head, 150);
+    assert_memory_equal(rx_ring + 900, data, 100);
+    assert_memory_equal(rx_ring, data + 100, 150);
+    assert_int_equal(p.note_rx_pos, 900);
+}
+
+static void test_out_of_order_merge(void **state)
+{
+    (void)state;
+    rx(RCV_ISN + 200, 100, 0);          /* hole of 200 */
+    assert_true(p.ack_now);
+    assert_int_equal(f.rcv_nxt, RCV_ISN);
+    assert_int_equal(f.ooo_start, RCV_ISN + 200);
+    assert_int_equal(f.ooo_len, 100);
+    rx(RCV_ISN + 300, 50, 0);           /* extends the interval */
+    assert_int_equal(f.ooo_len, 150);
+    rx(RCV_ISN + 600, 50, 0);           /* a second interval is not kept */
+    assert_int_equal(res.drop, TAS_DROP_OUT_OF_WINDOW);
+    assert_int_equal(f.ooo_len, 150);
+    p.ack_now = 0;
+    rx(RCV_ISN, 200, 0);                /* fills the hole */
+    assert_int_equal(f.rcv_nxt, RCV_ISN + 350);
+    assert_int_equal(f.ooo_len, 0);
+    assert_int_equal(f.rx_avail, RX_SIZE - 350);
+    assert_int_equal(p.note_rx_bytes, 350);
+    assert_true(p.ack_now);
+    assert_memory_equal(rx_ring, data, 350);
+}
+
+static void test_trim_and_window(void **state)
+{
+    (void)state;
+    rx(RCV_ISN, 100, 0);
+    rx(RCV_ISN + 50, 100, 0);           /* half old */
+    assert_int_equal(f.rcv_nxt, RCV_ISN + 150);
+    assert_memory_equal(rx_ring, data, 150);
+    p.ack_now = 0;
+    rx(RCV_ISN, 100, 0);                /* all old: re-ACK */
+    assert_true(p.ack_now);
+    assert_int_equal(f.rcv_nxt, RCV_ISN + 150);
+    /* more than the ring holds: the excess is dropped and counted */
+    rx(RCV_ISN + 150, 900, 0);
+    assert_int_equal(res.drop, TAS_DROP_RX_RING_FULL);
+    assert_int_equal(f.rcv_nxt, RCV_ISN + RX_SIZE);
+    assert_int_equal(f.rx_avail, 0);
+    /* zero window: data is not acceptable, an ACK is due */
+    p.ack_now = 0;
+    rx(RCV_ISN + RX_SIZE, 10, 0);
+    assert_int_equal(res.drop, TAS_DROP_RX_RING_FULL);
+    assert_true(p.ack_now);
+    rx(RCV_ISN + 5000, 10, 0);
+    assert_int_equal(res.drop, TAS_DROP_OUT_OF_WINDOW);
+}
+
+static void test_ack_frees_tx_and_counts(void **state)
+{
+    (void)state;
+    f.flags |= TAS_FLOW_F_TIMESTAMPS;
+    send_bytes(1000);
+    assert_int_equal(f.tx_sent, 1000);
+    assert_int_equal(p.snd_max, SND_ISN + 1000);
+    struct fp_seg s = { .seq = RCV_ISN, .ack = SND_ISN + 400, .win = 10000,
+                        .flags = TAS_TCP_ACK | TAS_TCP_ECE, .has_ts = 1,
+                        .ts_val = 1, .ts_ecr = 1000 };
+    fp_tcp_rx(&f, &p, &s, 1250, &res);
+    assert_int_equal(res.acked, 400);
+    assert_true(res.notify);
+    assert_int_equal(f.snd_una, SND_ISN + 400);
+    assert_int_equal(f.tx_head, 400);
+    assert_int_equal(f.tx_sent, 600);
+    assert_int_equal(f.cnt_acked_bytes, 400);
+    assert_int_equal(f.cnt_ecn_bytes, 400);
+    assert_int_equal(p.note_tx_bytes, 400);
+    assert_int_equal(f.rtt_us, 250);
+    assert_int_equal(f.ts_recent, 1);
+    /* beyond what was sent: dropped, ACK due */
+    ack(SND_ISN + 5000, 10000, 0);
+    assert_int_equal(res.drop, TAS_DROP_OUT_OF_WINDOW);
+    assert_int_equal(f.snd_una, SND_ISN + 400);
+}
+
+static void test_window_scaling_and_limits(void **state)
+{
+    (void)state;
+    f.snd_wscale = 2;
+    ack(SND_ISN, 50, 0);
+    assert_int_equal(f.snd_wnd, 200);
+    f.tx_avail = 1000;
+    assert_int_equal(fp_tx_next_len(&f, &p), 100);      /* MSS */
+    f.tx_sent = 150;
+    assert_int_equal(fp_tx_next_len(&f, &p), 50);       /* window */
+    f.cwnd = 120;
+    assert_int_equal(fp_tx_next_len(&f, &p), 0);        /* cwnd */
+    f.cwnd = 0;
+    f.tx_sent = 0;
+    f.tx_avail = 30;
+    assert_int_equal(fp_tx_next_len(&f, &p), 30);       /* data */
+}
+
+static void test_fast_retransmit_after_three_dupacks(void **state)
+{
+    (void)state;
+    send_bytes(500);
+    ack(SND_ISN + 100, 10000, 0);
+    for (int i = 0; i < 2; i++) {
+        ack(SND_ISN + 100, 10000, 0);
+        assert_false(res.fast_retx);
+    }
+    ack(SND_ISN + 100, 10000, 0);
+    assert_true(res.fast_retx);
+    assert_int_equal(f.cnt_fast_retx, 1);
+    assert_int_equal(f.tx_sent, 0);
+    assert_int_equal(f.tx_avail, 400);
+    assert_int_equal(fp_tx_send_pos(&f, &p), 100);
+    /* resend one segment, then an ACK covering data sent before the rewind */
+    fp_tx_advance(&f, &p, 100, false);
+    ack(SND_ISN + 450, 10000, 0);
+    assert_int_equal(res.acked, 350);
+    assert_int_equal(f.tx_sent, 0);
+    assert_int_equal(f.tx_avail, 50);
+    assert_int_equal(fp_tx_send_pos(&f, &p), 450);
+}
+
+static void test_dupack_needs_outstanding_data(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 5; i++)
+        ack(SND_ISN, 10000, 0);
+    assert_false(res.fast_retx);
+    assert_int_equal(f.dupacks, 0);
+}
+
+static void test_fin_both_ways(void **state)
+{
+    (void)state;
+    rx(RCV_ISN, 100, TAS_TCP_FIN);
+    assert_true(res.fin_rcvd);
+    assert_int_equal(f.rcv_nxt, RCV_ISN + 101);
+    assert_true(f.flags & TAS_FLOW_F_FIN_RCVD);
+    assert_int_equal(p.note_flags, TAS_APP_RX_F_FIN);
+    assert_true(p.ack_now);
+
+    f.flags |= TAS_FLOW_F_FIN_PENDING;
+    f.tx_avail = 50;
+    assert_false(fp_tx_fin_due(&f));
+    fp_tx_advance(&f, &p, 50, true);
+    assert_false(fp_tx_fin_due(&f));
+    assert_int_equal(p.snd_max, SND_ISN + 51);
+    ack(SND_ISN + 50, 10000, 0);
+    assert_false(res.fin_acked);
+    ack(SND_ISN + 51, 10000, 0);
+    assert_true(res.fin_acked);
+    assert_int_equal(res.acked, 0);
+    assert_int_equal(f.snd_una, SND_ISN + 51);
+    assert_false(f.flags & TAS_FLOW_F_FIN_PENDING);
+}
+
+static void test_out_of_order_fin_not_taken(void **state)
+{
+    (void)state;
+    rx(RCV_ISN + 100, 10, TAS_TCP_FIN);
+    assert_false(res.fin_rcvd);
+    assert_false(f.flags & TAS_FLOW_F_FIN_RCVD);
+}
+
+static void test_rst_rules(void **state)
+{
+    (void)state;
+    rx(RCV_ISN + 10, 0, TAS_TCP_RST);     /* in window: challenge ACK */
+    assert_false(res.rst);
+    assert_true(p.ack_now);
+    assert_int_equal(p.state, FP_FLOW_ACTIVE);
+    p.ack_now = 0;
+    rx(RCV_ISN + 5000, 0, TAS_TCP_RST);   /* outside: ignored */
+    assert_false(res.rst);
+    assert_false(p.ack_now);
+    rx(RCV_ISN, 0, TAS_TCP_RST);          /* exact: reset */
+    assert_true(res.rst);
+    assert_int_equal(p.state, FP_FLOW_STOPPED);
+    assert_false(f.flags & TAS_FLOW_F_ACTIVE);
+}
+
+static void test_syn_and_urg_go_to_slow_path(void **state)
+{
+    (void)state;
+    rx(RCV_ISN, 0, TAS_TCP_SYN);
+    assert_true(res.exception);
+    rx(RCV_ISN, 10, TAS_TCP_URG);
+    assert_true(res.exception);
+    assert_int_equal(f.rcv_nxt, RCV_ISN);
+}
+
+static void test_paws_and_ts_recent(void **state)
+{
+    (void)state;
+    f.flags |= TAS_FLOW_F_TIMESTAMPS;
+    f.ts_recent = 100;
+    struct fp_seg s = { .seq = RCV_ISN, .ack = SND_ISN, .win = 100,
+                        .flags = TAS_TCP_ACK, .has_ts = 1, .ts_val = 99,
+                        .payload = data, .len = 10 };
+    fp_tcp_rx(&f, &p, &s, 0, &res);
+    assert_int_equal(res.drop, TAS_DROP_OUT_OF_WINDOW);
+    assert_int_equal(f.rcv_nxt, RCV_ISN);
+    s.ts_val = 150;
+    fp_tcp_rx(&f, &p, &s, 0, &res);
+    assert_int_equal(f.rcv_nxt, RCV_ISN + 10);
+    assert_int_equal(f.ts_recent, 150);
+}
+
+static void test_ecn_echo(void **state)
+{
+    (void)state;
+    f.flags |= TAS_FLOW_F_ECN;
+    struct fp_seg s = { .seq = RCV_ISN, .ack = SND_ISN, .win = 100,
+                        .flags = TAS_TCP_ACK, .ce = 1, .payload = data, .len = 10 };
+    fp_tcp_rx(&f, &p, &s, 0, &res);
+    assert_true(f.flags & TAS_FLOW_F_ECE_PENDING);
+    assert_true(p.ack_now);
+    s.seq += 10;
+    s.ce = 0;
+    s.flags |= TAS_TCP_CWR;
+    fp_tcp_rx(&f, &p, &s, 0, &res);
+    assert_false(f.flags & TAS_FLOW_F_ECE_PENDING);
+}
+
+static void test_window_field_and_updates(void **state)
+{
+    (void)state;
+    f.rcv_wscale = 2;
+    assert_int_equal(fp_rx_window_field(&f), RX_SIZE >> 2);
+    fp_ack_sent(&f, &p);
+    assert_int_equal(p.adv_edge, RCV_ISN + RX_SIZE);
+    rx(RCV_ISN, 960, 0);                 /* nearly fills the ring */
+    fp_ack_sent(&f, &p);
+    assert_int_equal(p.adv_edge, RCV_ISN + 960 + 40);
+    f.rx_avail += 20;                    /* app frees a little: window < MSS */
+    assert_true(fp_rx_window_update_due(&f, &p));
+    fp_ack_sent(&f, &p);
+    f.rx_avail += 200;                   /* still below an MSS advertised */
+    assert_true(fp_rx_window_update_due(&f, &p));
+    fp_ack_sent(&f, &p);
+    f.rx_avail += 100;                   /* grows by less than a quarter */
+    assert_false(fp_rx_window_update_due(&f, &p));
+    f.rx_avail += 200;
+    assert_true(fp_rx_window_update_due(&f, &p));
+}
+
+static void test_sanity_check(void **state)
+{
+    (void)state;
+    assert_true(fp_flow_sane(&f, &p));
+    f.rx_head = RX_SIZE;
+    assert_false(fp_flow_sane(&f, &p));
+    f.rx_head = 0;
+    f.tx_sent = 3000;
+    f.tx_avail = 1001;
+    assert_false(fp_flow_sane(&f, &p));
+    f.tx_avail = 1000;
+    assert_true(fp_flow_sane(&f, &p));
+    f.ooo_len = RX_SIZE + 1;
+    assert_false(fp_flow_sane(&f, &p));
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup(name, setup)
+    const struct CMUnitTest tests[] = {
+        T(test_in_order_data),
+        T(test_ring_wraps),
+        T(test_out_of_order_merge),
+        T(test_trim_and_window),
+        T(test_ack_frees_tx_and_counts),
+        T(test_window_scaling_and_limits),
+        T(test_fast_retransmit_after_three_dupacks),
+        T(test_dupack_needs_outstanding_data),
+        T(test_fin_both_ways),
+        T(test_out_of_order_fin_not_taken),
+        T(test_rst_rules),
+        T(test_syn_and_urg_go_to_slow_path),
+        T(test_paws_and_ts_recent),
+        T(test_ecn_echo),
+        T(test_window_field_and_updates),
+        T(test_sanity_check),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
