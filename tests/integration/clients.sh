@@ -41,7 +41,7 @@ wait_log "$WORK/iperf3-server.log" "Server listening on 5201"
 
 note "curl"
 for f in 1k 1m 64m; do
-    on_tas timeout 60 curl -sS --fail -o "$WORK/got-$f" "http://$PEER_IP:8080/$f"
+    on_tas 60 curl -sS --fail -o "$WORK/got-$f" "http://$PEER_IP:8080/$f"
     rc=$?
     if ((rc == 0)); then
         check_same "curl GET /$f" "$WORK/www/$f" "$WORK/got-$f"
@@ -51,7 +51,7 @@ for f in 1k 1m 64m; do
 done
 
 note "wrk -t2 -c100 -d${WRK_SECS}s"
-on_tas timeout $((WRK_SECS + 30)) wrk -t2 -c100 -d"${WRK_SECS}s" --timeout 5s \
+on_tas $((WRK_SECS + 30)) wrk -t2 -c100 -d"${WRK_SECS}s" --timeout 5s \
     "http://$PEER_IP:8080/1k" >"$WORK/wrk.out" 2>&1
 rc=$?
 cat "$WORK/wrk.out"
@@ -66,7 +66,7 @@ else
 fi
 
 note "redis-benchmark -c 50 -n $N, redis-cli"
-on_tas timeout 180 redis-benchmark -h "$PEER_IP" -p 6379 -c 50 -n "$N" -q >"$WORK/bench.out" 2>&1
+on_tas 180 redis-benchmark -h "$PEER_IP" -p 6379 -c 50 -n "$N" -q >"$WORK/bench.out" 2>&1
 rc=$?
 done_tests=$(tr '\r' '\n' <"$WORK/bench.out" | grep -c 'requests per second')
 if ((rc != 0)); then
@@ -79,14 +79,14 @@ else
     pass "redis-benchmark default suite: $done_tests tests"
 fi
 head -c 1M /dev/urandom >"$WORK/value"
-reply=$(on_tas timeout 30 redis-cli -h "$PEER_IP" -x SET big <"$WORK/value")
-[[ $reply == OK ]] && pass "redis-cli SET 1 MB value" || fail "redis-cli SET 1 MB value: '$reply'"
-on_tas timeout 30 redis-cli -h "$PEER_IP" --raw GET big | head -c -1 >"$WORK/value.got"
+reply=$(on_tas 30 redis-cli -h "$PEER_IP" -x SET big <"$WORK/value")
+if [[ $reply == OK ]]; then pass "redis-cli SET 1 MB value"; else fail "redis-cli SET 1 MB value: '$reply'"; fi
+on_tas 30 redis-cli -h "$PEER_IP" --raw GET big | head -c -1 >"$WORK/value.got"
 check_same "redis-cli GET 1 MB value" "$WORK/value" "$WORK/value.got"
 
 note "iperf3 -c"
-on_tas timeout 60 iperf3 -c "$PEER_IP" -p 5201 -t "$IPERF_SECS" -J >"$WORK/iperf3.json"
+on_tas 60 iperf3 -c "$PEER_IP" -p 5201 -t "$IPERF_SECS" -J >"$WORK/iperf3.json"
 iperf_check "iperf3 -c (TAS sends)" "$WORK/iperf3.json" 1
-on_tas timeout 60 iperf3 -c "$PEER_IP" -p 5201 -t "$IPERF_SECS" -R -J >"$WORK/iperf3-R.json"
+on_tas 60 iperf3 -c "$PEER_IP" -p 5201 -t "$IPERF_SECS" -R -J >"$WORK/iperf3-R.json"
 iperf_check "iperf3 -c -R (TAS receives)" "$WORK/iperf3-R.json" 1
 finish

@@ -21,7 +21,7 @@ note "1% loss"
 bulk_transfer peer tas "$BYTES" 1 7001 "1% loss: bulk peer -> TAS"
 bulk_transfer tas peer "$BYTES" 1 7002 "1% loss: bulk TAS -> peer"
 dropped=$(counter loss_dropped)
-((dropped > 0)) && pass "1% loss: $dropped packets dropped" || fail "1% loss: no packet was dropped"
+if ((dropped > 0)); then pass "1% loss: $dropped packets dropped"; else fail "1% loss: no packet was dropped"; fi
 
 note "reordering 3% and duplication 1%"
 "$TESTBED" impair "$BED" --clear || fatal "tas-testbed impair --clear"

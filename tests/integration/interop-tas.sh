@@ -16,9 +16,9 @@ BYTES=$(((QUICK ? 32 : 256) << 20))
 bg_on tas "$WORK/iperf3-server.log" iperf3 -s -p 5201 --forceflush
 server=$BG_PID
 wait_log "$WORK/iperf3-server.log" "Server listening on 5201"
-on_peer timeout 60 iperf3 -c "$TAS_IP" -p 5201 -P "$FLOWS" -t "$SECS" -J >"$WORK/iperf3.json"
+on_peer 60 iperf3 -c "$TAS_IP" -p 5201 -P "$FLOWS" -t "$SECS" -J >"$WORK/iperf3.json"
 iperf_check "iperf3 TAS peer -> TAS, $FLOWS flows" "$WORK/iperf3.json" "$FLOWS"
-on_peer timeout 60 iperf3 -c "$TAS_IP" -p 5201 -P "$FLOWS" -t "$SECS" -R -J >"$WORK/iperf3-reverse.json"
+on_peer 60 iperf3 -c "$TAS_IP" -p 5201 -P "$FLOWS" -t "$SECS" -R -J >"$WORK/iperf3-reverse.json"
 iperf_check "iperf3 TAS -> TAS peer (-R), $FLOWS flows" "$WORK/iperf3-reverse.json" "$FLOWS"
 stop_bg "$server"
 

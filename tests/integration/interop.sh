@@ -16,7 +16,7 @@ note "iperf3 -s on the TAS side, iperf3 -c -P $FLOWS from the peer"
 bg_on tas "$WORK/iperf3-server-tas.log" iperf3 -s -p 5201 --forceflush
 server=$BG_PID
 wait_log "$WORK/iperf3-server-tas.log" "Server listening on 5201"
-on_peer timeout 60 iperf3 -c "$TAS_IP" -p 5201 -P "$FLOWS" -t "$SECS" -J >"$WORK/iperf3-peer-to-tas.json"
+on_peer 60 iperf3 -c "$TAS_IP" -p 5201 -P "$FLOWS" -t "$SECS" -J >"$WORK/iperf3-peer-to-tas.json"
 iperf_check "iperf3 peer -> TAS, $FLOWS flows" "$WORK/iperf3-peer-to-tas.json" "$FLOWS"
 stop_bg "$server"
 
@@ -24,7 +24,7 @@ note "iperf3 -s on the peer, iperf3 -c -P $FLOWS on the TAS side"
 bg_on peer "$WORK/iperf3-server-peer.log" iperf3 -s -p 5202 --forceflush
 server=$BG_PID
 wait_log "$WORK/iperf3-server-peer.log" "Server listening on 5202"
-on_tas timeout 60 iperf3 -c "$PEER_IP" -p 5202 -P "$FLOWS" -t "$SECS" -J >"$WORK/iperf3-tas-to-peer.json"
+on_tas 60 iperf3 -c "$PEER_IP" -p 5202 -P "$FLOWS" -t "$SECS" -J >"$WORK/iperf3-tas-to-peer.json"
 iperf_check "iperf3 TAS -> peer, $FLOWS flows" "$WORK/iperf3-tas-to-peer.json" "$FLOWS"
 stop_bg "$server"
 

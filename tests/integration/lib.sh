@@ -1,7 +1,7 @@
 # lib.sh: helpers shared by the integration tests (sourced, not run).
 #
 # A test calls test_init NAME, bed_up [tas-testbed up options], then runs
-# programs with on_tas/on_peer (foreground) or bg_on (background), checks
+# programs with on_tas/on_peer (foreground, bounded) or bg_on (background), checks
 # results with pass/fail/check_same, and ends with finish.  The EXIT trap
 # stops background programs, prints log tails if anything failed and takes
 # the bed down, whatever happened.
@@ -70,7 +70,6 @@ need_built() {
 # bed_up [OPTIONS]: bring the bed up and load its KEY=VALUE description.
 bed_up() {
     if ! "$TESTBED" up "$BED" --mode "$TAS_MODE" --build "$TAS_BUILD" "$@" >"$WORK/bed.env" 2>"$WORK/bed-up.err"; then
-        cat "$WORK/bed-up.err"
         fatal "tas-testbed up $BED $*"
     fi
     BED_IS_UP=1
@@ -81,22 +80,26 @@ bed_up() {
     note "bed up: TAS $TAS_IP in $TAS_NS, peer $PEER_IP in $PEER_NS"
 }
 
-# on_tas CMD... / on_peer CMD...: run CMD on that side (under tas-run where
-# that side is TAS).  on SIDE CMD... does the same with the side as argument.
-on_tas() { "${TAS_X[@]}" "$@"; }
-on_peer() { "${PEER_X[@]}" "$@"; }
+# on_tas SECS CMD... / on_peer SECS CMD...: run CMD on that side (under
+# tas-run where that side is TAS), killed after SECS.  on SIDE SECS CMD...
+# does the same with the side as argument.  The timeout is outside the
+# namespace prefix, so only CMD itself runs under tas-run.
 on() {
-    local side=$1
-    shift
-    "on_$side" "$@"
+    local side=$1 secs=$2
+    shift 2
+    local -n prefix=${side^^}_X
+    timeout -k 5 "$secs" "${prefix[@]}" "$@"
 }
+on_tas() { on tas "$@"; }
+on_peer() { on peer "$@"; }
 ip_of() { if [[ $1 == tas ]]; then echo "$TAS_IP"; else echo "$PEER_IP"; fi; }
 
 # bg_on SIDE LOG CMD...: start CMD in the background; its pid is in BG_PID.
 bg_on() {
     local side=$1 logfile=$2
     shift 2
-    "on_$side" "$@" </dev/null >"$logfile" 2>&1 &
+    local -n prefix=${side^^}_X
+    "${prefix[@]}" "$@" </dev/null >"$logfile" 2>&1 &
     BG_PID=$!
     BG_PIDS+=("$BG_PID")
 }
@@ -128,7 +131,7 @@ stop_bg() {
 wait_port() {
     local side=$1 ip=$2 port=$3 secs=${4:-20} i
     for ((i = 0; i < secs * 5; i++)); do
-        if on "$side" timeout 2 bash -c "exec 3<>/dev/tcp/$ip/$port" 2>/dev/null; then
+        if on "$side" 2 bash -c "exec 3<>/dev/tcp/$ip/$port" 2>/dev/null; then
             return 0
         fi
         sleep 0.2
@@ -175,7 +178,7 @@ bulk_transfer() {
     bg_on "$to" "$out.recv" "$BULK" recv "$port" "$flows"
     recv_pid=$BG_PID
     wait_port "$from" "$(ip_of "$to")" "$port"
-    on "$from" timeout 240 "$BULK" send "$(ip_of "$to")" "$port" "$bytes" "$flows" "$RANDOM" \
+    on "$from" 240 "$BULK" send "$(ip_of "$to")" "$port" "$bytes" "$flows" "$RANDOM" \
         >"$out.send" 2>"$out.send.err"
     rc=$?
     if ((rc != 0)); then

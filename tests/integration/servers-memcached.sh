@@ -15,7 +15,7 @@ bg_on tas "$WORK/memcached.log" memcached -u root -l 0.0.0.0 -p 11211 -U 0 -t 2 
 wait_port peer "$TAS_IP" 11211
 
 note "memccapable (protocol conformance, ascii and binary)"
-on_peer timeout 120 memccapable -h "$TAS_IP" -p 11211 >"$WORK/capable.out" 2>&1
+on_peer 120 memccapable -h "$TAS_IP" -p 11211 >"$WORK/capable.out" 2>&1
 rc=$?
 if ((rc == 0)) && grep -q 'All tests passed' "$WORK/capable.out"; then
     pass "memccapable: $(grep -c '\[pass\]' "$WORK/capable.out") tests passed"
@@ -29,16 +29,16 @@ mkdir -p "$WORK/values"
 for size in 1 1000 100000 1000000; do
     head -c "$size" /dev/urandom >"$WORK/values/v$size"
 done
-(cd "$WORK/values" && on_peer timeout 30 memccp --servers="$SERVERS" v1 v1000 v100000 v1000000)
+(cd "$WORK/values" && on_peer 30 memccp --servers="$SERVERS" v1 v1000 v100000 v1000000)
 check_rc "memccp of 4 values" $?
 for size in 1 1000 100000 1000000; do
     # memccat prints the value followed by one newline.
-    on_peer timeout 30 memccat --servers="$SERVERS" "v$size" | head -c -1 >"$WORK/got-v$size"
+    on_peer 30 memccat --servers="$SERVERS" "v$size" | head -c -1 >"$WORK/got-v$size"
     check_same "memccat value of $size bytes" "$WORK/values/v$size" "$WORK/got-v$size"
 done
 
 note "memcaslap, 32 connections, ${SLAP_SECS}s, every GET verified"
-on_peer timeout $((SLAP_SECS + 30)) memcaslap -s "$SERVERS" -t "${SLAP_SECS}s" -c 32 -T 2 \
+on_peer $((SLAP_SECS + 30)) memcaslap -s "$SERVERS" -t "${SLAP_SECS}s" -c 32 -T 2 \
     --verify=1.0 >"$WORK/slap.out" 2>&1
 rc=$?
 gets=$(awk '/^cmd_get:/ {print $2}' "$WORK/slap.out")

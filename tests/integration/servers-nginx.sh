@@ -35,7 +35,7 @@ bg_on tas "$WORK/nginx.log" nginx -p "$WORK" -c "$WORK/nginx.conf" -e "$WORK/ngi
 wait_port peer "$TAS_IP" 8080
 
 for f in empty 1k 1m 64m; do
-    on_peer timeout 60 curl -sS --fail -o "$WORK/got-$f" "http://$TAS_IP:8080/$f"
+    on_peer 60 curl -sS --fail -o "$WORK/got-$f" "http://$TAS_IP:8080/$f"
     rc=$?
     if ((rc == 0)); then
         check_same "curl GET /$f" "$WORK/www/$f" "$WORK/got-$f"
@@ -45,7 +45,7 @@ for f in empty 1k 1m 64m; do
 done
 
 note "wrk -t2 -c100 -d${WRK_SECS}s"
-on_peer timeout $((WRK_SECS + 30)) wrk -t2 -c100 -d"${WRK_SECS}s" --timeout 5s \
+on_peer $((WRK_SECS + 30)) wrk -t2 -c100 -d"${WRK_SECS}s" --timeout 5s \
     "http://$TAS_IP:8080/1k" >"$WORK/wrk.out" 2>&1
 rc=$?
 cat "$WORK/wrk.out"

@@ -9,7 +9,7 @@ need_tool redis-server redis-cli redis-benchmark
 bed_up
 
 N=$((QUICK ? 2000 : 10000))
-rcli() { on_peer timeout 30 redis-cli -h "$TAS_IP" -p 6379 "$@"; }
+rcli() { on_peer 30 redis-cli -h "$TAS_IP" -p 6379 "$@"; }
 
 bg_on tas "$WORK/redis.log" redis-server --port 6379 --bind 0.0.0.0 \
     --protected-mode no --save '' --appendonly no --dir "$WORK" --dbfilename dump.rdb
@@ -17,27 +17,27 @@ wait_port peer "$TAS_IP" 6379
 
 # bench_check LABEL FILE MIN_TESTS: every test of redis-benchmark -q done.
 bench_check() {
-    local done
+    local finished
     tr '\r' '\n' <"$2" | grep 'requests per second' >"$2.results"
-    done=$(wc -l <"$2.results")
+    finished=$(wc -l <"$2.results")
     if grep -Eqi 'error|ERR ' "$2"; then
         fail "$1: $(grep -Ei -m1 'error|ERR ' "$2")"
-    elif ((done < $3)); then
-        fail "$1: only $done tests finished"
+    elif ((finished < $3)); then
+        fail "$1: only $finished tests finished"
     else
-        pass "$1: $done tests ($(head -n1 "$2.results" | cut -d, -f1))"
+        pass "$1: $finished tests ($(head -n1 "$2.results" | cut -d, -f1))"
     fi
 }
 
 note "redis-benchmark default suite, -c 50 -n $N"
-on_peer timeout 180 redis-benchmark -h "$TAS_IP" -p 6379 -c 50 -n "$N" -q >"$WORK/bench.out" 2>&1
+on_peer 180 redis-benchmark -h "$TAS_IP" -p 6379 -c 50 -n "$N" -q >"$WORK/bench.out" 2>&1
 check_rc "redis-benchmark exit status" $?
 bench_check "redis-benchmark default suite" "$WORK/bench.out" 15
 
 note "1 MB value"
 head -c 1M /dev/urandom >"$WORK/value"
 reply=$(rcli -x SET big <"$WORK/value")
-[[ $reply == OK ]] && pass "SET 1 MB value" || fail "SET 1 MB value: '$reply'"
+if [[ $reply == OK ]]; then pass "SET 1 MB value"; else fail "SET 1 MB value: '$reply'"; fi
 # --raw prints the value followed by one newline.
 rcli --raw GET big | head -c -1 >"$WORK/value.got"
 check_same "GET 1 MB value" "$WORK/value" "$WORK/value.got"
@@ -54,7 +54,7 @@ for ((i = 0; i < 100; i++)); do
 done
 before=$(clients)
 reply=$(rcli BGSAVE)
-[[ $reply == "Background saving started" ]] && pass "BGSAVE started" || fail "BGSAVE: '$reply'"
+if [[ $reply == "Background saving started" ]]; then pass "BGSAVE started"; else fail "BGSAVE: '$reply'"; fi
 for ((i = 0; i < 600; i++)); do
     rcli INFO persistence | grep -q '^rdb_bgsave_in_progress:0' && break
     sleep 0.1

@@ -14,7 +14,7 @@ server=$BG_PID
 wait_port peer "$TAS_IP" 11111
 
 note "sockperf ping-pong, 64 byte messages, ${SECS}s"
-on_peer timeout $((SECS + 30)) sockperf ping-pong --tcp -i "$TAS_IP" -p 11111 -t "$SECS" -m 64 \
+on_peer $((SECS + 30)) sockperf ping-pong --tcp -i "$TAS_IP" -p 11111 -t "$SECS" -m 64 \
     >"$WORK/pingpong.out" 2>&1
 rc=$?
 received=$(grep -F '[Valid Duration]' "$WORK/pingpong.out" | grep -o 'ReceivedMessages=[0-9]*' | cut -d= -f2)
@@ -30,7 +30,7 @@ else
 fi
 
 note "sockperf throughput, 1400 byte messages, ${SECS}s"
-on_peer timeout $((SECS + 30)) sockperf throughput --tcp -i "$TAS_IP" -p 11111 -t "$SECS" -m 1400 \
+on_peer $((SECS + 30)) sockperf throughput --tcp -i "$TAS_IP" -p 11111 -t "$SECS" -m 1400 \
     >"$WORK/throughput.out" 2>&1
 rc=$?
 rate=$(grep -o 'Message Rate is [0-9]*' "$WORK/throughput.out" | awk '{print $4}')
