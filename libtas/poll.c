@@ -17,11 +17,9 @@
 
 static bool poll_has_tas(const struct pollfd *fds, nfds_t n)
 {
-    for (nfds_t i = 0; i < n; i++) {
-        struct file *f = fdtab_get(fds[i].fd);
-        if (f != NULL && f->kind == FILE_SOCK)
+    for (nfds_t i = 0; i < n; i++)
+        if (fd_is_sock(fds[i].fd))
             return true;
-    }
     return false;
 }
 
@@ -182,11 +180,8 @@ static bool select_has_tas(int nfds, fd_set *r, fd_set *w, fd_set *e)
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++) {
         bool in = (r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) ||
                   (e && FD_ISSET(fd, e));
-        if (in) {
-            struct file *f = fdtab_get(fd);
-            if (f != NULL && f->kind == FILE_SOCK)
-                return true;
-        }
+        if (in && fd_is_sock(fd))
+            return true;
     }
     return false;
 }

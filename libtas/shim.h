@@ -123,6 +123,9 @@ struct sock {
 struct sock *sock_new(bool nonblock);
 /* The socket behind fd with a reference for the caller, or NULL. */
 struct sock *sock_get(int fd);
+/* Lock-free hint: is fd a TAS socket of this process?  Callers that act on
+ * the answer check again with sock_get under the lock. */
+bool fd_is_sock(int fd);
 void file_put(struct file *f);
 /* Socket is from before a fork(): only close() works on it. */
 bool sock_orphaned(const struct sock *s);

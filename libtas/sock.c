@@ -54,6 +54,12 @@ struct sock *sock_get(int fd)
     return (struct sock *)f;
 }
 
+bool fd_is_sock(int fd)
+{
+    struct file *f = fdtab_get(fd);
+    return f != NULL && f->kind == FILE_SOCK && !sock_orphaned((struct sock *)f);
+}
+
 static bool sock_has_unread(struct sock *s)
 {
     struct iovec iov[2];
