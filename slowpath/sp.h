@@ -120,6 +120,7 @@ struct sp_app {
 #define CONN_F_HANDED      (1u << 9)  /* given to the app: ends with SPEV_CLOSED */
 #define CONN_F_PORT_OWNED  (1u << 10) /* holds a reservation of its local port */
 #define CONN_F_OUTSTANDING (1u << 11) /* last tick saw unacknowledged data */
+#define CONN_F_INSTALL_PENDING (1u << 12) /* established, install imminent */
 
 struct sp_conn {
     struct conn_hnode hnode;      /* key: the 4-tuple */
@@ -138,7 +139,7 @@ struct sp_conn {
     /* negotiated at the handshake */
     uint32_t iss, irs;
     uint16_t mss;                 /* payload per segment */
-    uint16_t peer_win;            /* unscaled window of the handshake */
+    uint32_t snd_wnd;             /* peer's window from the handshake, scaled */
     uint8_t snd_wscale, rcv_wscale;
     bool ts_ok, ecn_ok, wscale_ok;
     uint32_t ts_recent;

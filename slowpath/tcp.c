@@ -24,6 +24,7 @@
 #define TCP_DEFAULT_MSS    536u      /* RFC 9293 when the peer sends none */
 #define TCP_TS_OPT_BYTES   12u
 #define TCP_HANDSHAKE_RTO_US 1000000u
+#define TCP_INSTALL_DELAY_US 200u
 
 static uint32_t ts_now(const struct sp *sp)
 {
@@ -195,8 +196,14 @@ static void conn_stop_flow(struct sp *sp, struct sp_conn *c, bool abort)
 
 /* The connection is over for the network: no more segments are expected,
  * only the bookkeeping of flow, application and listener remains. */
+static void send_rst(struct sp *sp, const struct sp_conn *c);
+
 static void conn_close(struct sp *sp, struct sp_conn *c, int status, bool abort)
 {
+    /* Established but not yet handed to the fast path: the RST is ours. */
+    if (abort && (c->flags & CONN_F_INSTALL_PENDING))
+        send_rst(sp, c);
+    c->flags &= ~CONN_F_INSTALL_PENDING;
     c->state = TCP_CLOSED;
     c->close_status = status;
     conn_unhash(sp, c);
@@ -271,6 +278,11 @@ static void send_ack(struct sp *sp, struct sp_conn *c, uint32_t seq, uint32_t ac
     tcp_send(sp, c, seq, ack, TAS_TCP_ACK, w > 0xffff ? 0xffff : (uint16_t)w, false);
 }
 
+static void send_rst(struct sp *sp, const struct sp_conn *c)
+{
+    tcp_send(sp, c, c->iss + 1, 0, TAS_TCP_RST, 0, false);
+}
+
 static void send_reset_reply(struct sp *sp, const struct pkt_info *pi)
 {
     uint8_t buf[PKT_MAX_FRAME];
@@ -334,7 +346,7 @@ static void fill_flow(struct sp *sp, struct sp_conn *c, uint32_t snd_wnd)
     f->ctx_id = c->ctx_id;
     f->rx_base = c->rx_base;
     f->rx_size = c->rx_size;
-    f->rx_head = c->rx_ready;
+    f->rx_head = c->rx_ready % c->rx_size;
     f->rx_avail = c->rx_size - c->rx_ready;
     f->rcv_nxt = c->irs + 1 + c->rx_ready;
     f->ts_recent = c->ts_recent;
@@ -350,17 +362,23 @@ static void fill_flow(struct sp *sp, struct sp_conn *c, uint32_t snd_wnd)
     f->mss = c->mss;
 }
 
-/* Both handshakes end here: the flow goes to the fast path. */
-static void install_flow(struct sp *sp, struct sp_conn *c, const struct pkt_info *pi,
-                         uint32_t snd_wnd)
+/* What the handshake's last segment tells us: the next hop's MAC (from the
+ * cache, else the frame's source) and the first RTT sample. */
+static void learn_from_handshake(struct sp *sp, struct sp_conn *c, const struct pkt_info *pi)
 {
     if (!net_lookup_mac(sp, c->hnode.key.remote_ip, c->remote_mac))
         memcpy(c->remote_mac, pi->eth->src, 6);
     rto_sample(&c->rto, handshake_rtt(sp, c, pi), sp->cfg.rto_min_ms * 1000u);
+}
+
+/* Both handshakes end here: the flow goes to the fast path. */
+static void install_flow(struct sp *sp, struct sp_conn *c)
+{
+    timer_cancel(&sp->timers, &c->timer);
     control_start(sp, c);
-    fill_flow(sp, c, snd_wnd);
+    fill_flow(sp, c, c->snd_wnd);
     c->state = TCP_ESTABLISHED;
-    c->flags |= CONN_F_INSTALLED;
+    c->flags = (c->flags & ~CONN_F_INSTALL_PENDING) | CONN_F_INSTALLED;
     svc_post(sp, TAS_CMD_FLOW_INSTALL, c->flow_id, c->app->id, 0, 0, NULL, 0);
 }
 
@@ -394,14 +412,32 @@ static void passive_open(struct sp *sp, const struct pkt_info *pi, const struct 
     timer_arm(&sp->timers, &c->timer, sp->now_us + TCP_HANDSHAKE_RTO_US);
 }
 
-/* Data riding on the final ACK: copy it into the RX ring now, because the
- * fast path only sees what arrives after the install. */
-static void deliver_final_ack_data(struct sp_conn *c, struct sp_app *app,
-                                   const struct pkt_info *pi)
+/* In-order data that reaches us before the fast path serves the flow (on
+ * the final ACK, or right behind it): copy it into the RX ring, which is
+ * still ours, and acknowledge it.  Clients that send a request as soon as
+ * connect returns would otherwise see it dropped and wait for their
+ * retransmission timer. */
+static void deliver_early_data(struct sp *sp, struct sp_conn *c, const struct pkt_info *pi)
 {
-    uint32_t n = pi->payload_len < c->rx_size ? pi->payload_len : c->rx_size;
-    memcpy((uint8_t *)app->base + c->rx_base, pi->payload, n);
-    c->rx_ready = n;
+    if (pi->payload_len == 0 || pi->seq != c->irs + 1 + c->rx_ready)
+        return;
+    uint32_t room = c->rx_size - c->rx_ready;
+    uint32_t n = pi->payload_len < room ? pi->payload_len : room;
+    memcpy((uint8_t *)c->app->base + c->rx_base + c->rx_ready, pi->payload, n);
+    c->rx_ready += n;
+    if (pi->opts.has_ts)
+        c->ts_recent = pi->opts.ts_val;
+    send_ack(sp, c, c->iss + 1, c->irs + 1 + c->rx_ready, c->rx_size - c->rx_ready);
+}
+
+/* A passive open is installed shortly after its final ACK (or at ACCEPT,
+ * whichever is first), so data right behind the ACK still comes to us. */
+static void finish_passive_install(struct sp *sp, struct sp_conn *c)
+{
+    install_flow(sp, c);
+    if (c->listener)
+        app_post_event(sp, c->app, c->listener->ctx_id, TAS_SPEV_ACCEPT_READY, 0,
+                       c->flow_id, c->listener->id, 0);
 }
 
 static void handle_syn_rcvd(struct sp *sp, struct sp_conn *c, const struct pkt_info *pi)
@@ -438,17 +474,16 @@ static void handle_syn_rcvd(struct sp *sp, struct sp_conn *c, const struct pkt_i
         conn_close(sp, c, ECONNRESET, false);
         return;
     }
+    learn_from_handshake(sp, c, pi);
+    c->snd_wnd = (uint32_t)pi->win << c->snd_wscale;
     if (pi->opts.has_ts)
         c->ts_recent = pi->opts.ts_val;
-    if (pi->payload_len > 0 && pi->seq == c->irs + 1)
-        deliver_final_ack_data(c, l->app, pi);
-    timer_cancel(&sp->timers, &c->timer);
-    install_flow(sp, c, pi, (uint32_t)pi->win << c->snd_wscale);
-    if (c->rx_ready > 0)
-        send_ack(sp, c, c->iss + 1, c->irs + 1 + c->rx_ready, c->rx_size - c->rx_ready);
+    deliver_early_data(sp, c, pi);
+    c->state = TCP_ESTABLISHED;
+    c->flags |= CONN_F_INSTALL_PENDING;
     listener_promote(l, &c->queue_node);
     c->flags = (c->flags & ~CONN_F_HALF_OPEN_Q) | CONN_F_READY_Q;
-    app_post_event(sp, l->app, l->ctx_id, TAS_SPEV_ACCEPT_READY, 0, c->flow_id, l->id, 0);
+    timer_arm(&sp->timers, &c->timer, sp->now_us + TCP_INSTALL_DELAY_US);
 }
 
 static void connect_failed(struct sp *sp, struct sp_conn *c, int err)
@@ -476,8 +511,12 @@ static void handle_syn_sent(struct sp *sp, struct sp_conn *c, const struct pkt_i
 
     c->irs = pi->seq;
     negotiate_from_syn(sp, c, pi, true);
-    install_flow(sp, c, pi, pi->win);
+    learn_from_handshake(sp, c, pi);
+    c->snd_wnd = pi->win;     /* never scaled in a SYN */
+    /* The ACK leaves before the install, so the peer's first data finds
+     * the flow installed. */
     send_ack(sp, c, c->iss + 1, c->irs + 1, c->rx_size);
+    install_flow(sp, c);
     conn_post(sp, c, TAS_SPEV_CONNECTED, 0);
 }
 
@@ -511,6 +550,7 @@ static void apply_event(struct sp *sp, struct sp_conn *c, enum tcp_event ev)
     }
     enum tcp_state from = c->state;
     c->state = (enum tcp_state)next;
+    sp_debug("flow %u: %s -> %s", c->flow_id, tcp_state_name(from), tcp_state_name(c->state));
     if (tcp_fsm_sends_fin(from, c->state))
         svc_post(sp, TAS_CMD_FLOW_FIN, c->flow_id, c->app->id, 0, 0, NULL, 0);
     if (c->state == TCP_FIN_WAIT_2 && (c->flags & CONN_F_APP_CLOSED))
@@ -606,6 +646,15 @@ void tcp_handle_segment(struct sp *sp, const struct pkt_info *pi)
     case TCP_TIME_WAIT:
         handle_time_wait(sp, c, pi, &key);
         break;
+    case TCP_ESTABLISHED:
+        if (c->flags & CONN_F_INSTALL_PENDING) {
+            if (pi->flags & TAS_TCP_RST)
+                conn_close(sp, c, ECONNRESET, false);
+            else
+                deliver_early_data(sp, c, pi);
+            break;
+        }
+        /* fall through */
     default:
         /* The fast path serves the flow and answers what it can; anything
          * passed up here (e.g. a SYN on an established flow) needs nothing
@@ -642,6 +691,12 @@ void tcp_timer_fired(struct sp *sp, struct sp_conn *c)
         break;
     case TCP_CLOSED:
         break;
+    case TCP_ESTABLISHED:
+        if (c->flags & CONN_F_INSTALL_PENDING) {
+            finish_passive_install(sp, c);
+            break;
+        }
+        /* fall through */
     default:
         control_tick(sp, c);
         break;
@@ -793,6 +848,10 @@ static int req_accept(struct sp *sp, struct sp_app *app, const struct tas_ctl_co
     if (!n)
         return -EAGAIN;
     struct sp_conn *c = container_of(n, struct sp_conn, queue_node);
+    if (c->flags & CONN_F_INSTALL_PENDING) {
+        c->listener = NULL;       /* accepted: no ACCEPT_READY any more */
+        install_flow(sp, c);
+    }
     c->flags = (c->flags & ~CONN_F_READY_Q) | CONN_F_APP_HOLDS | CONN_F_HANDED;
     c->opaque = q->opaque;
     if (c->flags & CONN_F_INSTALLED) {
