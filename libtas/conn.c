@@ -10,8 +10,11 @@
  * Flows show up in three states (enum conn_kind).  The fast path may report
  * bytes for a flow before the application's ACCEPT names it; those are
  * kept in an embryo that ACCEPT adopts.  After the application closes a
- * flow, late entries for it land on the closing record until the slow
- * path's CLOSED frees it (see docs/tas-protocol.md, flow lifecycle).
+ * flow, late entries for it are ignored until the slow path's CLOSED frees
+ * the record (see docs/tas-protocol.md, flow lifecycle).  Entries carry the
+ * flow's opaque value: 0 before ACCEPT, afterwards a number we chose, so an
+ * entry for a flow id that was closed and handed out again tells by its
+ * opaque value which of the two flows it belongs to.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -176,15 +179,15 @@ void conn_rx_entry(struct tas_context *ctx, const struct tas_app_rx_entry *e)
 {
     struct tas_conn *c = idmap_get(&ctx->flows, e->flow_id);
 
-    if (c == NULL || c->kind == CONN_CLOSING) {
-        /* The slow path posts CLOSED for an old flow before the fast path
-         * can report a new flow with the same id, and that order carries
-         * over to us: if the id is about to change hands, CLOSED is
-         * already on the sp queue. */
+    if (c != NULL && c->kind == CONN_CLOSING && e->opaque == 0) {
+        /* A new flow under the id of one we closed: the old one's CLOSED
+         * was posted before the new flow existed, so it is visible now. */
         ctx_take_sp_events(ctx);
         c = idmap_get(&ctx->flows, e->flow_id);
     }
     if (c == NULL) {
+        if (e->opaque != 0)
+            return;             /* late entry of a flow already gone */
         if (ctx->embryos >= MAX_EMBRYOS) {
             tas_log("too many flows reported before their accept; "
                     "ignoring flow %u", e->flow_id);
@@ -275,6 +278,12 @@ static int conn_from_reply(struct tas_context *ctx, const struct tas_ctl_conn *r
     struct tas_conn *c = idmap_get(&ctx->flows, r->flow_id);
     uint8_t *region = svc_region();
 
+    if (c != NULL && c->kind == CONN_CLOSING) {
+        /* The id is being handed out again, so the slow path has posted
+         * the old flow's CLOSED already; it may still sit on the queue. */
+        ctx_take_sp_events(ctx);
+        c = idmap_get(&ctx->flows, r->flow_id);
+    }
     if (!ring_in_payload(r->rx_base, r->rx_size) ||
         !ring_in_payload(r->tx_base, r->tx_size) || r->rx_ready > r->rx_size ||
         (c != NULL && c->kind != CONN_EMBRYO)) {
@@ -387,7 +396,9 @@ bool tas_listener_ready(const struct tas_listener *l)
 
 int tas_accept(struct tas_listener *l, struct tas_conn **out)
 {
-    struct tas_ctl_conn b = { .listener_id = l->id };
+    struct tas_ctl_conn b = {
+        .listener_id = l->id, .opaque = ++l->ctx->next_opaque,
+    };
     int err;
 
     if (l->ready == 0)
@@ -406,6 +417,7 @@ int tas_connect(struct tas_context *ctx, uint32_t ip, uint16_t port,
 {
     struct tas_ctl_conn b = {
         .remote_ip = ip, .remote_port = port, .local_port = local_port,
+        .opaque = ++ctx->next_opaque,
     };
     int err = conn_request(ctx, TAS_CTL_CONNECT, &b);
 
