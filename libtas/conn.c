@@ -12,9 +12,9 @@
  * kept in an embryo that ACCEPT adopts.  After the application closes a
  * flow, late entries for it are ignored until the slow path's CLOSED frees
  * the record (see docs/tas-protocol.md, flow lifecycle).  Entries carry the
- * flow's opaque value: 0 before ACCEPT, afterwards a number we chose, so an
- * entry for a flow id that was closed and handed out again tells by its
- * opaque value which of the two flows it belongs to.
+ * flow's opaque value: 0 before ACCEPT, afterwards a tag we chose, so an
+ * entry for a flow id that was closed and handed out again tells by its tag
+ * which of the two flows it belongs to.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -202,7 +202,11 @@ void conn_rx_entry(struct tas_context *ctx, const struct tas_app_rx_entry *e)
         conn_embryo_rx(c, e);
         break;
     case CONN_LIVE:
-        conn_apply_rx(c, e);
+        /* Untagged: made before ACCEPT took effect.  Another tag: a
+         * leftover of an earlier flow with this id, made before its CLOSED
+         * and read after it. */
+        if (e->opaque == 0 || e->opaque == c->tag)
+            conn_apply_rx(c, e);
         break;
     case CONN_CLOSING:
         break;
@@ -273,7 +277,7 @@ static bool ring_in_payload(uint32_t base, uint32_t size)
 
 /* Turn the reply to ACCEPT or CONNECT into a live connection. */
 static int conn_from_reply(struct tas_context *ctx, const struct tas_ctl_conn *r,
-                           int status, struct tas_conn **out)
+                           uint64_t tag, int status, struct tas_conn **out)
 {
     struct tas_conn *c = idmap_get(&ctx->flows, r->flow_id);
     uint8_t *region = svc_region();
@@ -300,6 +304,7 @@ static int conn_from_reply(struct tas_context *ctx, const struct tas_ctl_conn *r
         c->kind = CONN_LIVE;
     }
     uint32_t early_pos = c->rx_pos, early = c->rx_ready;
+    c->tag = tag;
     c->rx_buf = region + r->rx_base;
     c->rx_size = r->rx_size;
     c->rx_pos = 0;
@@ -312,6 +317,7 @@ static int conn_from_reply(struct tas_context *ctx, const struct tas_ctl_conn *r
     c->local_port = r->local_port;
     c->remote_ip = r->remote_ip;
     c->remote_port = r->remote_port;
+    c->mss = r->mss;
     if (c->status == 0)
         c->status = status;
     if (early != 0) {
@@ -396,9 +402,8 @@ bool tas_listener_ready(const struct tas_listener *l)
 
 int tas_accept(struct tas_listener *l, struct tas_conn **out)
 {
-    struct tas_ctl_conn b = {
-        .listener_id = l->id, .opaque = ++l->ctx->next_opaque,
-    };
+    uint64_t tag = ++l->ctx->next_opaque;
+    struct tas_ctl_conn b = { .listener_id = l->id, .opaque = tag };
     int err;
 
     if (l->ready == 0)
@@ -409,15 +414,16 @@ int tas_accept(struct tas_listener *l, struct tas_conn **out)
     if (err != 0)
         return err;
     l->ready--;
-    return conn_from_reply(l->ctx, &b, 0, out);
+    return conn_from_reply(l->ctx, &b, tag, 0, out);
 }
 
 int tas_connect(struct tas_context *ctx, uint32_t ip, uint16_t port,
                 uint16_t local_port, struct tas_conn **out)
 {
+    uint64_t tag = ++ctx->next_opaque;
     struct tas_ctl_conn b = {
         .remote_ip = ip, .remote_port = port, .local_port = local_port,
-        .opaque = ++ctx->next_opaque,
+        .opaque = tag,
     };
     int err = conn_request(ctx, TAS_CTL_CONNECT, &b);
 
@@ -425,7 +431,7 @@ int tas_connect(struct tas_context *ctx, uint32_t ip, uint16_t port,
         return err;
     /* The rings of a connecting flow carry nothing until CONNECTED. */
     b.rx_ready = 0;
-    return conn_from_reply(ctx, &b, -EINPROGRESS, out);
+    return conn_from_reply(ctx, &b, tag, -EINPROGRESS, out);
 }
 
 /* ---- the application's side ---------------------------------------------- */
@@ -509,6 +515,11 @@ size_t tas_conn_rx_capacity(const struct tas_conn *c)
     return c->rx_size;
 }
 
+unsigned tas_conn_mss(const struct tas_conn *c)
+{
+    return c->mss;
+}
+
 size_t tas_conn_tx_capacity(const struct tas_conn *c)
 {
     return c->tx_size;
@@ -520,10 +531,7 @@ int tas_conn_shutdown(struct tas_conn *c)
 
     if (c->ended)
         return 0;
-    /* The FIN goes after the queued bytes, so the fast path must know about
-     * all of them first. */
-    while (c->on_unposted && !c->ctx->dead)
-        conn_flush_unposted(c->ctx);
+    ctx_sync_tx(c->ctx);
     return conn_request(c->ctx, TAS_CTL_SHUTDOWN_WR, &b);
 }
 
@@ -532,9 +540,8 @@ static int conn_release(struct tas_conn *c, uint16_t type)
     struct tas_ctl_conn b = { .flow_id = c->flow_id };
     int err;
 
-    if (type == TAS_CTL_CLOSE)
-        while (c->on_unposted && !c->ctx->dead)
-            conn_flush_unposted(c->ctx);
+    if (!c->ended)
+        ctx_sync_tx(c->ctx);
     err = conn_request(c->ctx, type, &b);
     if (c->ended || c->ctx->dead || err != 0) {
         /* CLOSED came already (or never will): nothing more to wait for. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "libc.h"
 #include "lowlevel.h"
@@ -191,6 +192,25 @@ void ctx_kick_fastpath(struct tas_context *ctx)
         libc.write(ctx->kick_fd, &one, sizeof(one)) < 0)
         tas_log("context %u: cannot wake the fast path: %s", ctx->id,
                 strerror(errno));
+}
+
+void ctx_sync_tx(struct tas_context *ctx)
+{
+    struct timespec pause = { .tv_sec = 0, .tv_nsec = 10000 };
+
+    /* Bounded: a fast path that stopped consuming costs us a second, not
+     * the process. */
+    for (int i = 0; i < 100000 && !ctx->dead; i++) {
+        conn_flush_unposted(ctx);
+        if (ctx->unposted == NULL &&
+            __atomic_load_n(&ctx->tx.sh->tail, __ATOMIC_ACQUIRE) == ctx->tx.local)
+            return;
+        ctx_kick_fastpath(ctx);
+        nanosleep(&pause, NULL);
+    }
+    if (!ctx->dead)
+        tas_log("context %u: the fast path does not take in its queue",
+                ctx->id);
 }
 
 void ctx_forget(struct tas_context *ctx)

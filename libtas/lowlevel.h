@@ -61,6 +61,7 @@ struct tas_conn {
     struct tas_context *ctx;
     enum conn_kind kind;
     uint32_t flow_id;
+    uint64_t tag;                   /* opaque value of our entries */
     int status;                     /* see tas_conn_status */
     bool ended;                     /* TAS_SPEV_CLOSED seen */
     bool rx_fin;
@@ -77,6 +78,7 @@ struct tas_conn {
 
     uint32_t local_ip, remote_ip;
     uint16_t local_port, remote_port;
+    uint16_t mss;
     void *data;
 };
 
@@ -93,6 +95,9 @@ void ctx_notify(struct tas_context *ctx, struct evsrc *src, uint32_t events);
 void ctx_unnotify(struct evsrc *src);
 void ctx_take_sp_events(struct tas_context *ctx);
 void ctx_kick_fastpath(struct tas_context *ctx);
+/* Wait until the fast path has taken in every count we queued: requests on
+ * sp.sock overtake the tx queue, and FIN or RST must come after them. */
+void ctx_sync_tx(struct tas_context *ctx);
 void ctx_forget(struct tas_context *ctx);
 
 /* conn.c */

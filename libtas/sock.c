@@ -22,6 +22,7 @@
 #include "shim.h"
 
 #define DEFAULT_BUF_SIZE (128 * 1024)
+#define DEFAULT_MSS      1448
 
 struct sock *sock_new(bool nonblock)
 {
@@ -485,7 +486,7 @@ int sock_shutdown(struct sock *s, int how)
 static bool option_is_remembered(int level, int name)
 {
     if (level == IPPROTO_TCP)
-        return name == TCP_MAXSEG || name == TCP_CORK ||
+        return name == TCP_CORK ||
                name == TCP_KEEPIDLE || name == TCP_KEEPINTVL ||
                name == TCP_KEEPCNT || name == TCP_SYNCNT ||
                name == TCP_LINGER2 || name == TCP_DEFER_ACCEPT ||
@@ -514,6 +515,25 @@ static int sock_buf_size(struct sock *s, bool tx)
                         : tas_conn_rx_capacity(s->conn));
     int set = tx ? s->sndbuf : s->rcvbuf;
     return set ? set * 2 : DEFAULT_BUF_SIZE;
+}
+
+/* The subset of TCP_INFO that tools print: state and segment sizes. */
+static void sock_tcp_info(struct sock *s, struct tcp_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    switch (s->state) {
+    case SOCK_LISTENING: info->tcpi_state = TCP_LISTEN; break;
+    case SOCK_CONNECTING: info->tcpi_state = TCP_SYN_SENT; break;
+    case SOCK_CONNECTED:
+        info->tcpi_state = tas_conn_status(s->conn) == 0 ? TCP_ESTABLISHED
+                                                         : TCP_CLOSE_WAIT;
+        break;
+    default: info->tcpi_state = TCP_CLOSE; break;
+    }
+    if (s->conn != NULL) {
+        info->tcpi_snd_mss = tas_conn_mss(s->conn);
+        info->tcpi_rcv_mss = tas_conn_mss(s->conn);
+    }
 }
 
 int sock_getsockopt(struct sock *s, int level, int name, void *val,
@@ -549,6 +569,17 @@ int sock_getsockopt(struct sock *s, int level, int name, void *val,
         }
     } else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
         v = s->nodelay;
+    } else if (level == IPPROTO_TCP && name == TCP_MAXSEG) {
+        v = s->conn != NULL && tas_conn_mss(s->conn) ? (int)tas_conn_mss(s->conn)
+                                                    : DEFAULT_MSS;
+    } else if (level == IPPROTO_TCP && name == TCP_INFO) {
+        struct tcp_info info;
+        sock_tcp_info(s, &info);
+        return put_opt(val, len, &info, sizeof(info));
+    } else if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
+        /* The slow path picks the algorithm; name the stack. */
+        static const char name_tas[16] = "tas";
+        return put_opt(val, len, name_tas, sizeof(name_tas));
     } else if (option_is_remembered(level, name)) {
         v = 0;
         for (int i = 0; i < s->nopts; i++)
@@ -620,6 +651,8 @@ int sock_setsockopt(struct sock *s, int level, int name, const void *val,
         default: return -ENOPROTOOPT;
         }
     }
+    if (level == IPPROTO_TCP && name == TCP_CONGESTION)
+        return 0;       /* the slow path's policy, not the application's */
     if (level == IPPROTO_TCP && name == TCP_NODELAY) {
         /* TAS sends as soon as it may: it never delays small segments. */
         s->nodelay = v != 0;

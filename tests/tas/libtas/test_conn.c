@@ -305,6 +305,30 @@ static void test_reused_id_seen_before_old_closed(void **state)
     assert_int_equal(tas_conn_rx_peek(c, iov), 9);
 }
 
+static void test_old_flow_entry_after_reuse_ignored(void **state)
+{
+    struct tas_context *ctx = *state;
+    struct tas_conn *c = accept_one(ctx);
+    uint64_t old_tag = ctx->next_opaque;
+    struct iovec iov[2];
+
+    tas_conn_close(c);
+    sp_post(TAS_SPEV_CLOSED, FLOW, 0, 0);
+    /* The id comes back for a connect; an entry the fast path made for
+     * the old flow before its CLOSED is read only now. */
+    assert_int_equal(tas_connect(ctx, 0x0200000a, 80, 0, &c), 0);
+    sp_post(TAS_SPEV_CONNECTED, FLOW, 0, 0);
+    fp_post_tagged(old_tag, FLOW, 0, 5, 0, TAS_APP_RX_F_FIN);
+    poll_events(ctx, c);
+    assert_int_equal(tas_conn_status(c), 0);
+    assert_int_equal(tas_conn_rx_peek(c, iov), 0);
+    assert_false(tas_conn_rx_fin(c));
+
+    fp_post_tagged(ctx->next_opaque, FLOW, 0, 5, 0, 0);
+    assert_true(poll_events(ctx, c) & TAS_EV_RX);
+    assert_int_equal(tas_conn_rx_peek(c, iov), 5);
+}
+
 static void test_reset_then_close_frees_at_once(void **state)
 {
     struct tas_context *ctx = *state;
@@ -350,6 +374,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bytes_before_accept_are_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_flow_ignores_late_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reused_id_seen_before_old_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_flow_entry_after_reuse_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_then_close_frees_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_completion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_queue_kills_context, setup, teardown),
