@@ -158,10 +158,10 @@ static void install_flow(struct fp_core *c, uint32_t id)
                 "has the same addresses and ports\n", id);
         return;
     }
-    uint32_t mss = s.mss < fp.mtu - 40u ? s.mss : fp.mtu - 40u;
-    if (s.flags & TAS_FLOW_F_TIMESTAMPS)
-        mss -= FP_TS_OPT_LEN;
-    p->seg_payload_max = (uint16_t)mss;
+    /* mss already excludes the options; the MTU must fit them too */
+    uint32_t mtu_room = fp.mtu - 40u -
+                        ((s.flags & TAS_FLOW_F_TIMESTAMPS) ? FP_TS_OPT_LEN : 0);
+    p->seg_payload_max = (uint16_t)(s.mss < mtu_room ? s.mss : mtu_room);
     p->rx_ring = app->base + s.rx_base;
     p->tx_ring = app->base + s.tx_base;
     p->rx_size = s.rx_size;

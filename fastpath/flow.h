@@ -38,7 +38,7 @@ struct fp_flow {
     uint8_t  segs_unacked;     /* in-order segments received since our last ACK */
     uint8_t  ack_now;          /* an ACK is owed before the end of this round */
     uint8_t  fin_in_snd_max;   /* our FIN was sent: snd_max counts it */
-    uint16_t seg_payload_max;  /* MSS less the options every segment carries */
+    uint16_t seg_payload_max;  /* payload per segment: mss, capped by the MTU */
     uint8_t  dirty;            /* queued on the core's notify list */
     uint8_t  pad;
 

@@ -132,6 +132,11 @@ static void report_cycles(const struct tas_fp_core_stats *st)
             st->tx_pkts, st->tx_pkts ? st->tx_cycles / st->tx_pkts : 0,
             100.0 * st->busy_cycles / (st->busy_cycles + st->idle_cycles + 1),
             st->exc_pkts);
+    fprintf(stderr, "tas-fastpath: fast retransmits %lu", st->fast_retransmits);
+    for (int r = 0; r < TAS_DROP__COUNT; r++)
+        if (st->drops[r])
+            fprintf(stderr, ", drops[%d] %lu", r, st->drops[r]);
+    fprintf(stderr, "\n");
 }
 
 int main(int argc, char **argv)

@@ -462,7 +462,7 @@ static void open_connection(struct event_log *ev)
     f->tx_size = RING_BYTES;
     f->snd_una = iss + 1;
     f->snd_wnd = peer_win;
-    f->mss = o.has_mss ? o.mss : 536;
+    f->mss = (uint16_t)((o.has_mss ? o.mss : 536) - (o.has_ts ? 12 : 0));
     post_cmd(TAS_CMD_FLOW_INSTALL, FLOW_ID, 0, 0, NULL, 0);
     fprintf(stderr, "fake-sp: connected to the peer (mss %u, wscale %u, ts %d); "
             "flow %u installed\n", f->mss, f->snd_wscale, o.has_ts, FLOW_ID);
