@@ -162,6 +162,8 @@ static void install_flow(struct fp_core *c, uint32_t id)
     uint32_t mtu_room = fp.mtu - 40u -
                         ((s.flags & TAS_FLOW_F_TIMESTAMPS) ? FP_TS_OPT_LEN : 0);
     p->seg_payload_max = (uint16_t)(s.mss < mtu_room ? s.mss : mtu_room);
+    p->rcv_wscale = s.rcv_wscale;
+    p->snd_wscale = s.snd_wscale;
     p->rx_ring = app->base + s.rx_base;
     p->tx_ring = app->base + s.tx_base;
     p->rx_size = s.rx_size;

@@ -40,7 +40,8 @@ struct fp_flow {
     uint8_t  fin_in_snd_max;   /* our FIN was sent: snd_max counts it */
     uint16_t seg_payload_max;  /* payload per segment: mss, capped by the MTU */
     uint8_t  dirty;            /* queued on the core's notify list */
-    uint8_t  pad;
+    uint8_t  rcv_wscale;       /* validated copies: a shift must stay < 32 */
+    uint8_t  snd_wscale;
 
     uint8_t *rx_ring;          /* validated at install: inside the app region */
     uint8_t *tx_ring;

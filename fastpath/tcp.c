@@ -65,7 +65,7 @@ static void process_ack(struct tas_flow *f, struct fp_flow *p,
                         struct fp_rx_result *res)
 {
     uint32_t old_wnd = f->snd_wnd;
-    uint32_t new_wnd = (uint32_t)s->win << f->snd_wscale;
+    uint32_t new_wnd = (uint32_t)s->win << p->snd_wscale;
 
     if (tas_seq_gt(s->ack, f->snd_una)) {
         uint32_t n = s->ack - f->snd_una;
@@ -331,22 +331,22 @@ void fp_tx_rewind(struct tas_flow *f)
         f->flags &= (uint16_t)~TAS_FLOW_F_FIN_SENT;
 }
 
-uint16_t fp_rx_window_field(const struct tas_flow *f)
+uint16_t fp_rx_window_field(const struct tas_flow *f, const struct fp_flow *p)
 {
-    uint32_t w = f->rx_avail >> f->rcv_wscale;
+    uint32_t w = f->rx_avail >> p->rcv_wscale;
     return w > 0xffff ? 0xffff : (uint16_t)w;
 }
 
 void fp_ack_sent(const struct tas_flow *f, struct fp_flow *p)
 {
-    p->adv_edge = f->rcv_nxt + ((uint32_t)fp_rx_window_field(f) << f->rcv_wscale);
+    p->adv_edge = f->rcv_nxt + ((uint32_t)fp_rx_window_field(f, p) << p->rcv_wscale);
     p->segs_unacked = 0;
     p->ack_now = 0;
 }
 
 bool fp_rx_window_update_due(const struct tas_flow *f, const struct fp_flow *p)
 {
-    uint32_t now = (uint32_t)fp_rx_window_field(f) << f->rcv_wscale;
+    uint32_t now = (uint32_t)fp_rx_window_field(f, p) << p->rcv_wscale;
     int32_t advertised = (int32_t)(p->adv_edge - f->rcv_nxt);
     if (advertised < 0)
         advertised = 0;

@@ -60,7 +60,7 @@ void fp_tx_advance(struct tas_flow *f, struct fp_flow *p, uint32_t len, bool fin
 void fp_tx_rewind(struct tas_flow *f);
 
 /* The window field for our next segment. */
-uint16_t fp_rx_window_field(const struct tas_flow *f);
+uint16_t fp_rx_window_field(const struct tas_flow *f, const struct fp_flow *p);
 /* Record that a segment acknowledging rcv_nxt with fp_rx_window_field just
  * went out: nothing is owed any more. */
 void fp_ack_sent(const struct tas_flow *f, struct fp_flow *p);

@@ -181,7 +181,7 @@ static void test_ack_frees_tx_and_counts(void **state)
 static void test_window_scaling_and_limits(void **state)
 {
     (void)state;
-    f.snd_wscale = 2;
+    p.snd_wscale = 2;
     ack(SND_ISN, 50, 0);
     assert_int_equal(f.snd_wnd, 200);
     f.tx_avail = 1000;
@@ -325,8 +325,8 @@ static void test_ecn_echo(void **state)
 static void test_window_field_and_updates(void **state)
 {
     (void)state;
-    f.rcv_wscale = 2;
-    assert_int_equal(fp_rx_window_field(&f), RX_SIZE >> 2);
+    p.rcv_wscale = 2;
+    assert_int_equal(fp_rx_window_field(&f, &p), RX_SIZE >> 2);
     fp_ack_sent(&f, &p);
     assert_int_equal(p.adv_edge, RCV_ISN + RX_SIZE);
     rx(RCV_ISN, 960, 0);                 /* nearly fills the ring */
