@@ -276,7 +276,9 @@ void fp_core_run(struct fp_core *c)
         if (++rounds % CONTROL_POLL_ROUNDS == 0)
             fp_control_poll();
         if (idle_rounds >= IDLE_SPIN_ROUNDS) {
-            idle_rounds = 0;
+            /* one more empty iteration after waking goes straight back to
+             * sleep: only work restarts the spin */
+            idle_rounds = IDLE_SPIN_ROUNDS - 1;
             fp_control_poll();
             if (ep >= 0) {
                 uint64_t slept = rte_rdtsc();
