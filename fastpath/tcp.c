@@ -280,6 +280,11 @@ static uint32_t send_limit(const struct tas_flow *f)
 
 uint32_t fp_tx_next_len(const struct tas_flow *f, const struct fp_flow *p)
 {
+    /* Zero window: one byte probes it, and the slow path's retransmission
+     * timer repeats the probe with backoff (the persist timer of RFC 9293)
+     * until the peer opens the window or the flow times out. */
+    if (f->snd_wnd == 0 && f->tx_sent == 0)
+        return f->tx_avail ? 1 : 0;
     uint32_t limit = send_limit(f);
     if (limit <= f->tx_sent)
         return 0;

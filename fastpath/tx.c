@@ -83,8 +83,9 @@ static bool send_segment(struct fp_core *c, uint32_t id, uint32_t seq,
     m->pkt_len = m->data_len;
 
     if (fp.offloads & TAS_OFFLOAD_TCP_CSUM) {
-        struct tas_tcp_hdr *tcp = (void *)(buf + sizeof(struct tas_eth_hdr) +
-                                           sizeof(struct tas_ip_hdr));
+        struct tas_ip_hdr *ip = (void *)(buf + sizeof(struct tas_eth_hdr));
+        struct tas_tcp_hdr *tcp = (void *)(ip + 1);
+        ip->csum = 0;                 /* the NIC fills both in */
         m->l2_len = sizeof(struct tas_eth_hdr);
         m->l3_len = sizeof(struct tas_ip_hdr);
         m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM |

@@ -194,6 +194,10 @@ static void test_window_scaling_and_limits(void **state)
     f.tx_sent = 0;
     f.tx_avail = 30;
     assert_int_equal(fp_tx_next_len(&f, &p), 30);       /* data */
+    ack(SND_ISN, 0, 0);                                 /* window closes */
+    assert_int_equal(fp_tx_next_len(&f, &p), 1);        /* probe */
+    fp_tx_advance(&f, &p, 1, false);
+    assert_int_equal(fp_tx_next_len(&f, &p), 0);        /* one probe at a time */
 }
 
 static void test_fast_retransmit_after_three_dupacks(void **state)
