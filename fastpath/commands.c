@@ -96,7 +96,7 @@ void fp_flow_stop(uint32_t id, const char *why)
     fp.sflows[id].flags &= (uint16_t)~TAS_FLOW_F_ACTIVE;
 }
 
-static void remove_flow(uint32_t id)
+void fp_flow_remove(uint32_t id)
 {
     struct fp_flow *p = &fp.flows[id];
     if (p->state == FP_FLOW_FREE)
@@ -176,6 +176,7 @@ static void install_flow(struct fp_core *c, uint32_t id)
     p->ack_now = 0;
     p->note_rx_bytes = p->note_tx_bytes = p->note_flags = 0;
     p->pace_tat = 0;
+    p->cwr_pending = 0;
     p->state = FP_FLOW_ACTIVE;
     /* until our first segment, assume the slow path advertised it all */
     p->adv_edge = s.rcv_nxt + s.rx_avail;
@@ -228,7 +229,7 @@ static bool run_command(struct fp_core *c, const struct tas_svc_msg *m,
         if (active && m->kind == TAS_CMD_FLOW_ABORT)
             fp_tx_rst(c, id);
         if (flow_ok)
-            remove_flow(id);
+            fp_flow_remove(id);
         exc_control(c, TAS_EXC_CMD_DONE, id, m->app_id, 0, m->cookie);
         break;
     case TAS_CMD_FLOW_FIN:

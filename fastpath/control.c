@@ -229,9 +229,7 @@ static int app_remove(uint32_t app_id)
         if (p->state != FP_FLOW_FREE) {
             fprintf(stderr, "tas-fastpath: app %u removed with flow %u still "
                     "installed; removing it\n", app_id, id);
-            fp_flow_table_remove(&fp.table, id);
-            p->state = FP_FLOW_FREE;
-            fp.sflows[id].flags &= (uint16_t)~TAS_FLOW_F_ACTIVE;
+            fp_flow_remove(id);
         }
         p->app = NULL;
         p->ctx = NULL;

@@ -127,6 +127,7 @@ void fp_exc_packet(struct fp_core *c, const uint8_t *frame, uint32_t len,
 void fp_exc_event(struct fp_core *c, uint32_t flow_id, enum tas_flow_event ev);
 void fp_exc_app_fault(struct fp_core *c, uint32_t app_id, enum tas_drop_reason r);
 void fp_flow_stop(uint32_t id, const char *why);
+void fp_flow_remove(uint32_t id);
 
 /* core.c */
 int fp_core_init(struct fp_core *c);

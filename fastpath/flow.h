@@ -42,6 +42,7 @@ struct fp_flow {
     uint8_t  dirty;            /* queued on the core's notify list */
     uint8_t  rcv_wscale;       /* validated copies: a shift must stay < 32 */
     uint8_t  snd_wscale;
+    uint8_t  cwr_pending;      /* peer echoed CE: tell it with CWR on our next data */
 
     uint8_t *rx_ring;          /* validated at install: inside the app region */
     uint8_t *tx_ring;

@@ -247,6 +247,10 @@ void fp_tcp_rx(struct tas_flow *f, struct fp_flow *p, const struct fp_seg *s,
     if (ts_flow && s->has_ts && tas_seq_le(s->seq, f->rcv_nxt))
         f->ts_recent = s->ts_val;
     if (f->flags & TAS_FLOW_F_ECN) {
+        /* RFC 3168: the slow path reacts to the ECE-marked bytes counted
+         * below; CWR on our next data segment stops the peer echoing */
+        if (s->flags & TAS_TCP_ECE)
+            p->cwr_pending = 1;
         if (s->flags & TAS_TCP_CWR)
             f->flags &= (uint16_t)~TAS_FLOW_F_ECE_PENDING;
         if (s->ce) {

@@ -71,9 +71,14 @@ static bool send_segment(struct fp_core *c, uint32_t id, uint32_t seq,
     };
     if (f->flags & TAS_FLOW_F_ECE_PENDING)
         h.flags |= TAS_TCP_ECE;
-    /* RFC 3168: only data segments are ECN-capable */
-    if ((f->flags & TAS_FLOW_F_ECN) && len > 0)
+    /* RFC 3168: only data segments are ECN-capable and carry CWR */
+    if ((f->flags & TAS_FLOW_F_ECN) && len > 0) {
         h.tos = TAS_IP_ECN_ECT0;
+        if (p->cwr_pending) {
+            h.flags |= TAS_TCP_CWR;
+            p->cwr_pending = 0;
+        }
+    }
 
     uint8_t *buf = rte_pktmbuf_mtod(m, uint8_t *);
     size_t hdr_len = fp_build_seg_hdr(buf, &h);

@@ -324,6 +324,9 @@ static void test_ecn_echo(void **state)
     s.flags |= TAS_TCP_CWR;
     fp_tcp_rx(&f, &p, &s, 0, &res);
     assert_false(f.flags & TAS_FLOW_F_ECE_PENDING);
+    assert_false(p.cwr_pending);
+    ack(SND_ISN, 100, TAS_TCP_ECE);     /* the peer saw CE on our data */
+    assert_true(p.cwr_pending);
 }
 
 static void test_window_field_and_updates(void **state)
