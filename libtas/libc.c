@@ -32,7 +32,6 @@ void libc_resolve(void)
     RESOLVE(socket);
     RESOLVE(bind);
     RESOLVE(listen);
-    RESOLVE(accept);
     RESOLVE(accept4);
     RESOLVE(connect);
     RESOLVE(read);
@@ -46,7 +45,6 @@ void libc_resolve(void)
     RESOLVE(recvmsg);
     RESOLVE(sendmsg);
     RESOLVE(sendfile);
-    RESOLVE(sendfile64);
     RESOLVE(shutdown);
     RESOLVE(close);
     RESOLVE(getsockname);
@@ -54,12 +52,7 @@ void libc_resolve(void)
     RESOLVE(getsockopt);
     RESOLVE(setsockopt);
     RESOLVE(fcntl);
-    RESOLVE(fcntl64);
     RESOLVE(ioctl);
-    RESOLVE(__read_chk);
-    RESOLVE(__recv_chk);
-    RESOLVE(__recvfrom_chk);
-    RESOLVE(epoll_create);
     RESOLVE(epoll_create1);
     RESOLVE(epoll_ctl);
     RESOLVE(epoll_wait);

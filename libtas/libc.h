@@ -22,7 +22,6 @@ struct libc_fns {
     int (*socket)(int, int, int);
     int (*bind)(int, const struct sockaddr *, socklen_t);
     int (*listen)(int, int);
-    int (*accept)(int, struct sockaddr *, socklen_t *);
     int (*accept4)(int, struct sockaddr *, socklen_t *, int);
     int (*connect)(int, const struct sockaddr *, socklen_t);
     ssize_t (*read)(int, void *, size_t);
@@ -36,7 +35,6 @@ struct libc_fns {
     ssize_t (*recvmsg)(int, struct msghdr *, int);
     ssize_t (*sendmsg)(int, const struct msghdr *, int);
     ssize_t (*sendfile)(int, int, off_t *, size_t);
-    ssize_t (*sendfile64)(int, int, off64_t *, size_t);
     int (*shutdown)(int, int);
     int (*close)(int);
     int (*getsockname)(int, struct sockaddr *, socklen_t *);
@@ -44,12 +42,7 @@ struct libc_fns {
     int (*getsockopt)(int, int, int, void *, socklen_t *);
     int (*setsockopt)(int, int, int, const void *, socklen_t);
     int (*fcntl)(int, int, ...);
-    int (*fcntl64)(int, int, ...);
     int (*ioctl)(int, unsigned long, ...);
-    ssize_t (*__read_chk)(int, void *, size_t, size_t);
-    ssize_t (*__recv_chk)(int, void *, size_t, size_t, int);
-    ssize_t (*__recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
-    int (*epoll_create)(int);
     int (*epoll_create1)(int);
     int (*epoll_ctl)(int, int, int, struct epoll_event *);
     int (*epoll_wait)(int, struct epoll_event *, int, int);

@@ -48,10 +48,12 @@ static int svc_geometry_valid(const struct tas_app_geometry *g, uint64_t fd_size
     if (g->max_ctx == 0 || g->ctx_stride < tas_app_ctx_stride(g->ring_slots) ||
         g->ctx_off % TAS_CACHE_LINE != 0 || g->ctx_stride % TAS_CACHE_LINE != 0)
         return 0;
-    if (g->ctx_off > g->size ||
+    if (g->ctx_off < sizeof(struct tas_app_header) || g->ctx_off > g->size ||
         (g->size - g->ctx_off) / g->ctx_stride < g->max_ctx)
         return 0;
-    if (g->payload_off > g->size || g->payload_size > g->size - g->payload_off)
+    /* The payload rings must not overlap the queues. */
+    if (g->payload_off < g->ctx_off + (uint64_t)g->max_ctx * g->ctx_stride ||
+        g->payload_off > g->size || g->payload_size > g->size - g->payload_off)
         return 0;
     return 1;
 }
@@ -118,8 +120,6 @@ static int svc_connect(const char *run_dir)
     return s;
 }
 
-static int svc_init(const char *run_dir);
-
 static int svc_register(void)
 {
     struct tas_ctl_msg m = { .type = TAS_CTL_REGISTER };
@@ -154,19 +154,6 @@ static int svc_register(void)
     return 0;
 }
 
-int tas_init(const char *run_dir)
-{
-    static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
-
-    pthread_mutex_lock(&init_lock);
-    if (!svc.tried) {
-        svc.tried = true;
-        svc.init_err = svc_init(run_dir);
-    }
-    pthread_mutex_unlock(&init_lock);
-    return svc.init_err;
-}
-
 static int svc_init(const char *run_dir)
 {
     libc_resolve();
@@ -189,6 +176,19 @@ static int svc_init(const char *run_dir)
         svc.sock = -1;
     }
     return err;
+}
+
+int tas_init(const char *run_dir)
+{
+    static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+
+    pthread_mutex_lock(&init_lock);
+    if (!svc.tried) {
+        svc.tried = true;
+        svc.init_err = svc_init(run_dir);
+    }
+    pthread_mutex_unlock(&init_lock);
+    return svc.init_err;
 }
 
 uint32_t tas_local_ip(void)

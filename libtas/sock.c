@@ -34,7 +34,6 @@ struct sock *sock_new(bool nonblock)
     s->epoch = shim.epoch;
     s->state = SOCK_NEW;
     s->nonblock = nonblock;
-    s->nodelay = false;
     s->local.sin_family = AF_INET;
     s->remote.sin_family = AF_INET;
     return s;
