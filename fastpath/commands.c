@@ -177,6 +177,7 @@ static void install_flow(struct fp_core *c, uint32_t id)
     p->note_rx_bytes = p->note_tx_bytes = p->note_flags = 0;
     p->pace_tat = 0;
     p->cwr_pending = 0;
+    p->oow_ack_us = 0;
     p->state = FP_FLOW_ACTIVE;
     /* until our first segment, assume the slow path advertised it all */
     p->adv_edge = s.rcv_nxt + s.rx_avail;

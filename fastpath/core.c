@@ -203,7 +203,7 @@ fail:
  * while the core was announcing its sleep. */
 static void idle_sleep(struct fp_core *c, int ep)
 {
-    if (!fp_sched_idle(&c->sched) || c->notify_count)
+    if (!fp_sched_idle(&c->sched) || c->notify_count || c->loop_count)
         return;
     bool quiet = tas_ring_cons_prepare_sleep(&c->cmd);
     for (uint32_t i = 0; i < c->nctxs; i++)

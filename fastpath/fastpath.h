@@ -26,6 +26,7 @@
 
 #define FP_RX_BURST 32
 #define FP_TX_BURST 32
+#define FP_LOOP_SLOTS 256  /* frames to our own address awaiting receive */
 
 struct fp_options {
     const char *run_dir;
@@ -60,6 +61,9 @@ struct fp_core {
 
     struct rte_mbuf *tx_batch[FP_TX_BURST];
     unsigned tx_count;
+    struct rte_mbuf *loop[FP_LOOP_SLOTS];
+    unsigned loop_head;
+    unsigned loop_count;
     uint16_t ip_id;
 
     /* clocks, sampled once per loop iteration */

@@ -7,6 +7,7 @@
 
 #define DUPACK_THRESHOLD 3
 #define RTT_SAMPLE_MAX_US 60000000u   /* anything longer is a bogus echo */
+#define OOW_ACK_GAP_US 500000u        /* see unacceptable_ack */
 
 static uint32_t wrap(uint32_t pos, uint32_t size)
 {
@@ -197,6 +198,22 @@ static void process_payload(struct tas_flow *f, struct fp_flow *p,
     res->notify = true;
 }
 
+/* The ACK owed for a segment we could not accept.  Unless it carried data
+ * (a retransmission our lost ACK caused, which needs a prompt answer), at
+ * most one such ACK goes out per interval: two ends that each find the
+ * other's ACKs unacceptable would otherwise ACK each other forever
+ * (RFC 5961 section 7, as Linux does). */
+static void unacceptable_ack(struct fp_flow *p, const struct fp_seg *s,
+                             uint32_t now_us)
+{
+    if (s->len == 0 && !(s->flags & TAS_TCP_FIN)) {
+        if (now_us - p->oow_ack_us < OOW_ACK_GAP_US)
+            return;
+        p->oow_ack_us = now_us;
+    }
+    p->ack_now = 1;
+}
+
 void fp_tcp_rx(struct tas_flow *f, struct fp_flow *p, const struct fp_seg *s,
                uint32_t now_us, struct fp_rx_result *res)
 {
@@ -211,7 +228,7 @@ void fp_tcp_rx(struct tas_flow *f, struct fp_flow *p, const struct fp_seg *s,
     if (ts_flow && s->has_ts && !(s->flags & TAS_TCP_RST) &&
         tas_seq_lt(s->ts_val, f->ts_recent)) {
         res->drop = TAS_DROP_OUT_OF_WINDOW;      /* PAWS */
-        p->ack_now = 1;
+        unacceptable_ack(p, s, now_us);
         return;
     }
     if (s->flags & TAS_TCP_RST) {
@@ -221,7 +238,7 @@ void fp_tcp_rx(struct tas_flow *f, struct fp_flow *p, const struct fp_seg *s,
             p->state = FP_FLOW_STOPPED;
             res->rst = true;
         } else if (tas_seq_in(s->seq, f->rcv_nxt, f->rx_avail)) {
-            p->ack_now = 1;
+            unacceptable_ack(p, s, now_us);
         } else {
             res->drop = TAS_DROP_OUT_OF_WINDOW;
         }
@@ -230,7 +247,7 @@ void fp_tcp_rx(struct tas_flow *f, struct fp_flow *p, const struct fp_seg *s,
     uint32_t seg_len = s->len + ((s->flags & TAS_TCP_FIN) ? 1 : 0);
     if (!seq_acceptable(f, s->seq, seg_len)) {
         res->drop = TAS_DROP_OUT_OF_WINDOW;
-        p->ack_now = 1;
+        unacceptable_ack(p, s, now_us);
         return;
     }
     if (!(s->flags & TAS_TCP_ACK)) {
@@ -239,7 +256,7 @@ void fp_tcp_rx(struct tas_flow *f, struct fp_flow *p, const struct fp_seg *s,
     }
     if (tas_seq_gt(s->ack, p->snd_max)) {
         res->drop = TAS_DROP_OUT_OF_WINDOW;      /* acknowledges unsent data */
-        p->ack_now = 1;
+        unacceptable_ack(p, s, now_us);
         return;
     }
     /* RFC 7323: remember the TSval of a segment starting at or before the

@@ -9,12 +9,17 @@
  *   - opens a TCP connection to a Linux peer with a hand-made handshake
  *     (SYN and ACK sent with TAS_CMD_TX_FRAME, SYN-ACK taken from the
  *     exceptions), installs the flow and then streams --bytes through it
- *     to an echo server, checking every byte that comes back;
+ *     to an echo server, checking every byte that comes back
+ *     (retransmitting after 200 ms without progress, as the slow path would);
  *   - closes with FIN, waits for both FIN events, removes the flow and
  *     prints the fast path's per-core counters.
+ * With --loopback there is no peer: two flows of the instance's own
+ * address are installed facing each other, the second echoing what it
+ * receives, so the stream goes through the fast path's internal delivery.
  *
  *   fake-sp --run-dir DIR --ip A.B.C.D --peer A.B.C.D --peer-mac MAC
  *           --peer-port N --bytes N [--ping-wait S]
+ *   fake-sp --run-dir DIR --ip A.B.C.D --loopback --bytes N
  * Exits 0 when every byte came back intact.
  */
 #include <arpa/inet.h>
@@ -43,6 +48,9 @@
 #define RING_BYTES (256u * 1024)
 #define APP_ID 7
 #define FLOW_ID 3
+#define ECHO_FLOW_ID 4        /* the echoing end in --loopback mode */
+#define OPAQUE 0x1234
+#define RTO_US 200000         /* no progress this long: retransmit, as the slow path would */
 #define LOCAL_PORT 40000
 #define RCV_WSCALE 7
 
@@ -53,6 +61,7 @@ static struct {
     uint16_t peer_port;
     uint64_t bytes;
     int ping_wait;
+    bool loopback;
 
     int fp_sock;
     void *svc;
@@ -198,7 +207,7 @@ static void register_app(void)
     g->ctx_off = align_up(sizeof(struct tas_app_header));
     g->ctx_stride = tas_app_ctx_stride(APP_SLOTS);
     g->payload_off = g->ctx_off + g->ctx_stride;
-    g->payload_size = 2 * RING_BYTES;
+    g->payload_size = 4 * RING_BYTES;     /* RX and TX rings of two flows */
     g->size = g->payload_off + g->payload_size;
     int memfd = make_memfd("tas-app", g->size);
     sp.app = map_fd(memfd, g->size);
@@ -403,6 +412,54 @@ static bool poll_exceptions(struct event_log *ev, uint8_t *synack, uint16_t *syn
 
 /* ---- the connection ---- */
 
+/* What a flow needs beyond what every flow here shares. */
+struct flow_setup {
+    uint32_t id;
+    uint32_t remote_ip;
+    uint16_t local_port, remote_port;   /* host order */
+    const uint8_t *remote_mac;
+    uint32_t snd_una, rcv_nxt, snd_wnd, ts_recent;
+    uint8_t snd_wscale;
+    bool wscale, ts;
+    uint16_t mss;
+};
+
+/* The payload area holds the RX and TX ring of FLOW_ID, then those of
+ * ECHO_FLOW_ID. */
+static uint32_t ring_base(uint32_t id, bool tx)
+{
+    uint32_t slot = (id == FLOW_ID ? 0 : 2) + tx;
+    return (uint32_t)sp.ageo.payload_off + slot * RING_BYTES;
+}
+
+static void install_flow(const struct flow_setup *s)
+{
+    struct tas_flow *f = &tas_svc_flows(sp.svc, &sp.geo)[s->id];
+    memset(f, 0, sizeof(*f));
+    f->local_ip = sp.ip;
+    f->remote_ip = s->remote_ip;
+    f->local_port = htons(s->local_port);
+    f->remote_port = htons(s->remote_port);
+    memcpy(f->remote_mac, s->remote_mac, 6);
+    f->flags = s->ts ? TAS_FLOW_F_TIMESTAMPS : 0;
+    f->app_id = APP_ID;
+    f->ctx_id = 0;
+    f->rx_base = ring_base(s->id, false);
+    f->rx_size = RING_BYTES;
+    f->rx_avail = RING_BYTES;
+    f->rcv_nxt = s->rcv_nxt;
+    f->ts_recent = s->ts_recent;
+    f->rcv_wscale = s->wscale ? RCV_WSCALE : 0;
+    f->snd_wscale = s->snd_wscale;
+    f->opaque = OPAQUE + s->id;
+    f->tx_base = ring_base(s->id, true);
+    f->tx_size = RING_BYTES;
+    f->snd_una = s->snd_una;
+    f->snd_wnd = s->snd_wnd;
+    f->mss = s->mss;
+    post_cmd(TAS_CMD_FLOW_INSTALL, s->id, 0, 0, NULL, 0);
+}
+
 static void open_connection(struct event_log *ev)
 {
     uint8_t frame[TAS_SVC_FRAME_MAX], opts[40];
@@ -440,32 +497,41 @@ static void open_connection(struct event_log *ev)
     uint16_t acklen = build_tcp(frame, iss + 1, peer_isn + 1, TAS_TCP_ACK, opts, ackopt);
     post_cmd(TAS_CMD_TX_FRAME, TAS_INVALID_FLOW, 0, 0, frame, acklen);
 
-    struct tas_flow *f = &tas_svc_flows(sp.svc, &sp.geo)[FLOW_ID];
-    memset(f, 0, sizeof(*f));
-    f->local_ip = sp.ip;
-    f->remote_ip = sp.peer_ip;
-    f->local_port = htons(LOCAL_PORT);
-    f->remote_port = htons(sp.peer_port);
-    memcpy(f->remote_mac, sp.peer_mac, 6);
-    f->flags = o.has_ts ? TAS_FLOW_F_TIMESTAMPS : 0;
-    f->app_id = APP_ID;
-    f->ctx_id = 0;
-    f->rx_base = (uint32_t)sp.ageo.payload_off;
-    f->rx_size = RING_BYTES;
-    f->rx_avail = RING_BYTES;
-    f->rcv_nxt = peer_isn + 1;
-    f->ts_recent = o.ts_val;
-    f->rcv_wscale = o.has_wscale ? RCV_WSCALE : 0;
-    f->snd_wscale = o.has_wscale ? o.wscale : 0;
-    f->opaque = 0x1234;
-    f->tx_base = (uint32_t)sp.ageo.payload_off + RING_BYTES;
-    f->tx_size = RING_BYTES;
-    f->snd_una = iss + 1;
-    f->snd_wnd = peer_win;
-    f->mss = (uint16_t)((o.has_mss ? o.mss : 536) - (o.has_ts ? 12 : 0));
-    post_cmd(TAS_CMD_FLOW_INSTALL, FLOW_ID, 0, 0, NULL, 0);
+    struct flow_setup fs = {
+        .id = FLOW_ID, .remote_ip = sp.peer_ip, .local_port = LOCAL_PORT,
+        .remote_port = sp.peer_port, .remote_mac = sp.peer_mac,
+        .snd_una = iss + 1, .rcv_nxt = peer_isn + 1,
+        .snd_wnd = peer_win, .snd_wscale = o.has_wscale ? o.wscale : 0,
+        .wscale = o.has_wscale, .ts = o.has_ts, .ts_recent = o.ts_val,
+        .mss = (uint16_t)((o.has_mss ? o.mss : 536) - (o.has_ts ? 12 : 0)),
+    };
+    install_flow(&fs);
     fprintf(stderr, "fake-sp: connected to the peer (mss %u, wscale %u, ts %d); "
-            "flow %u installed\n", f->mss, f->snd_wscale, o.has_ts, FLOW_ID);
+            "flow %u installed\n", fs.mss, fs.snd_wscale, o.has_ts, FLOW_ID);
+}
+
+/* Two flows of our own address facing each other, as if a handshake had
+ * taken place: what one sends goes to the other through the fast path. */
+static void open_loopback(void)
+{
+    static const uint8_t no_mac[6];
+    struct flow_setup client = {
+        .id = FLOW_ID, .remote_ip = sp.ip, .local_port = LOCAL_PORT,
+        .remote_port = sp.peer_port, .remote_mac = no_mac,
+        .snd_una = 1000, .rcv_nxt = 70000, .snd_wnd = RING_BYTES >> RCV_WSCALE,
+        .snd_wscale = RCV_WSCALE, .wscale = true, .ts = true,
+        .ts_recent = ts_clock(), .mss = 1448,
+    };
+    struct flow_setup server = client;
+    server.id = ECHO_FLOW_ID;
+    server.local_port = sp.peer_port;
+    server.remote_port = LOCAL_PORT;
+    server.snd_una = client.rcv_nxt;
+    server.rcv_nxt = client.snd_una;
+    install_flow(&client);
+    install_flow(&server);
+    fprintf(stderr, "fake-sp: loopback flows %u and %u installed\n", FLOW_ID,
+            ECHO_FLOW_ID);
 }
 
 static uint8_t pattern(uint64_t i)
@@ -473,12 +539,12 @@ static uint8_t pattern(uint64_t i)
     return (uint8_t)(i * 131 + (i >> 11));
 }
 
-static void post_app(uint32_t tx_bytes, uint32_t rx_bytes)
+static void post_app(uint32_t flow_id, uint32_t tx_bytes, uint32_t rx_bytes)
 {
     struct tas_app_tx_entry *e;
     while (!(e = tas_ring_prod_slot(&sp.app_tx)))
         ;
-    e->flow_id = FLOW_ID;
+    e->flow_id = flow_id;
     e->tx_bytes = tx_bytes;
     e->rx_bytes = rx_bytes;
     e->flags = 0;
@@ -486,14 +552,42 @@ static void post_app(uint32_t tx_bytes, uint32_t rx_bytes)
     kick_fp(&sp.app_tx);
 }
 
+/* The echoing end of --loopback: returns what it receives on the same
+ * flow, as much as its TX ring has room for; what waits stays unread in its
+ * RX ring, which closes the client's window (flow control end to end). */
+struct echo_state {
+    uint32_t rx_pos, tx_pos;
+    uint32_t unread;          /* received, not yet echoed */
+    uint32_t in_tx;           /* echoed, not yet acknowledged */
+};
+
+static void echo_back(struct echo_state *es, const struct tas_app_rx_entry *e)
+{
+    uint8_t *rx = (uint8_t *)sp.app + ring_base(ECHO_FLOW_ID, false);
+    uint8_t *tx = (uint8_t *)sp.app + ring_base(ECHO_FLOW_ID, true);
+    es->in_tx -= e->tx_bytes;
+    es->unread += e->rx_bytes;
+    uint32_t n = RING_BYTES - es->in_tx < es->unread ? RING_BYTES - es->in_tx : es->unread;
+    if (n == 0)
+        return;
+    for (uint32_t i = 0; i < n; i++)
+        tx[(es->tx_pos + i) % RING_BYTES] = rx[(es->rx_pos + i) % RING_BYTES];
+    es->rx_pos = (es->rx_pos + n) % RING_BYTES;
+    es->tx_pos = (es->tx_pos + n) % RING_BYTES;
+    es->unread -= n;
+    es->in_tx += n;
+    post_app(ECHO_FLOW_ID, n, n);
+}
+
 /* Streams sp.bytes to the echo server and checks what comes back. */
 static int run_echo(struct event_log *ev)
 {
-    uint8_t *rx = (uint8_t *)sp.app + sp.ageo.payload_off;
-    uint8_t *tx = rx + RING_BYTES;
+    uint8_t *rx = (uint8_t *)sp.app + ring_base(FLOW_ID, false);
+    uint8_t *tx = (uint8_t *)sp.app + ring_base(FLOW_ID, true);
+    struct echo_state echo = { 0, 0, 0, 0 };
     uint64_t queued = 0, acked = 0, received = 0;
     uint32_t tx_pos = 0, rx_pos = 0;
-    uint64_t start = now_us(), last_progress = start;
+    uint64_t start = now_us(), last_progress = start, last_rto = start;
     int bad = 0;
 
     while (received < sp.bytes) {
@@ -505,7 +599,7 @@ static int run_echo(struct event_log *ev)
                 tx[(tx_pos + i) % RING_BYTES] = pattern(queued + i);
             tx_pos = (tx_pos + n) % RING_BYTES;
             queued += n;
-            post_app(n, 0);
+            post_app(FLOW_ID, n, 0);
         }
         void *slot;
         enum tas_ring_status st;
@@ -513,7 +607,11 @@ static int run_echo(struct event_log *ev)
             struct tas_app_rx_entry e;
             memcpy(&e, slot, sizeof(e));
             tas_ring_cons_release(&sp.app_rx);
-            if (e.flow_id != FLOW_ID || e.opaque != 0x1234) {
+            if (e.flow_id == ECHO_FLOW_ID && e.opaque == OPAQUE + ECHO_FLOW_ID) {
+                echo_back(&echo, &e);
+                continue;
+            }
+            if (e.flow_id != FLOW_ID || e.opaque != OPAQUE + FLOW_ID) {
                 fprintf(stderr, "fake-sp: rx entry for flow %u opaque %#lx\n",
                         e.flow_id, e.opaque);
                 return 1;
@@ -529,7 +627,7 @@ static int run_echo(struct event_log *ev)
                         fprintf(stderr, "fake-sp: byte %lu differs\n", received + i);
                 received += e.rx_bytes;
                 rx_pos = (rx_pos + e.rx_bytes) % RING_BYTES;
-                post_app(0, e.rx_bytes);
+                post_app(FLOW_ID, 0, e.rx_bytes);
             }
             last_progress = now_us();
         }
@@ -537,6 +635,14 @@ static int run_echo(struct event_log *ev)
         if (ev->rst || ev->faults) {
             fprintf(stderr, "fake-sp: connection reset or app fault\n");
             return 1;
+        }
+        /* Losses at the tail get no duplicate ACKs; the retransmission
+         * timer is the slow path's job, so play it here. */
+        if (now_us() - last_progress > RTO_US && now_us() - last_rto > RTO_US) {
+            post_cmd(TAS_CMD_FLOW_RETRANSMIT, FLOW_ID, 0, 0, NULL, 0);
+            if (sp.loopback)
+                post_cmd(TAS_CMD_FLOW_RETRANSMIT, ECHO_FLOW_ID, 0, 0, NULL, 0);
+            last_rto = now_us();
         }
         if (now_us() - last_progress > 10000000) {
             fprintf(stderr, "fake-sp: stalled: queued %lu acked %lu received %lu\n",
@@ -599,6 +705,7 @@ int main(int argc, char **argv)
         { "peer-port", required_argument, NULL, 'P' },
         { "bytes", required_argument, NULL, 'b' },
         { "ping-wait", required_argument, NULL, 'w' },
+        { "loopback", no_argument, NULL, 'l' },
         { NULL, 0, NULL, 0 },
     };
     int o;
@@ -613,12 +720,14 @@ int main(int argc, char **argv)
         case 'P': sp.peer_port = (uint16_t)atoi(optarg); break;
         case 'b': sp.bytes = strtoull(optarg, NULL, 0); break;
         case 'w': sp.ping_wait = atoi(optarg); break;
+        case 'l': sp.loopback = true; break;
         default: return 2;
         }
     }
-    if (!sp.run_dir || !sp.ip || !sp.peer_ip) {
+    if (!sp.run_dir || !sp.ip || (!sp.peer_ip && !sp.loopback)) {
         fprintf(stderr, "usage: fake-sp --run-dir DIR --ip A --peer A --peer-mac M "
-                "[--peer-port N] [--bytes N] [--ping-wait S]\n");
+                "[--peer-port N] [--bytes N] [--ping-wait S]\n"
+                "       fake-sp --run-dir DIR --ip A --loopback [--bytes N]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -633,7 +742,17 @@ int main(int argc, char **argv)
     printf("after ping phase: arp %u icmp %u\n", sp.arp_seen, sp.icmp_seen);
 
     int rc = 0;
-    if (sp.bytes) {
+    if (sp.loopback) {
+        open_loopback();
+        rc = run_echo(&ev);
+        post_cmd(TAS_CMD_FLOW_REMOVE, FLOW_ID, 0, 1, NULL, 0);
+        post_cmd(TAS_CMD_FLOW_REMOVE, ECHO_FLOW_ID, 0, 2, NULL, 0);
+        uint64_t deadline = now_us() + 2000000;
+        while (ev.done < 2 && now_us() < deadline)
+            poll_exceptions(&ev, NULL, NULL);
+        if (ev.done != 2)
+            rc = 1;
+    } else if (sp.bytes) {
         open_connection(&ev);
         rc = run_echo(&ev);
         if (rc == 0)

@@ -21,6 +21,7 @@ static uint8_t rx_ring[RX_SIZE];
 static uint8_t tx_ring[TX_SIZE];
 static uint8_t data[8192];   /* covers every sequence offset the tests use */
 static struct fp_rx_result res;
+static uint32_t now_us;
 
 static int setup(void **state)
 {
@@ -45,6 +46,7 @@ static int setup(void **state)
     p.tx_size = TX_SIZE;
     p.seg_payload_max = 100;
     p.snd_max = SND_ISN;
+    now_us = 10000000;
     return 0;
 }
 
@@ -55,14 +57,14 @@ static void rx(uint32_t seq, uint32_t len, uint8_t flags)
         .seq = seq, .ack = f.snd_una, .win = 10000, .flags = flags | TAS_TCP_ACK,
         .payload = data + (seq - RCV_ISN), .len = len,
     };
-    fp_tcp_rx(&f, &p, &s, 0, &res);
+    fp_tcp_rx(&f, &p, &s, now_us, &res);
 }
 
 static void ack(uint32_t ackno, uint16_t win, uint8_t flags)
 {
     struct fp_seg s = { .seq = f.rcv_nxt, .ack = ackno, .win = win,
                         .flags = flags | TAS_TCP_ACK };
-    fp_tcp_rx(&f, &p, &s, 0, &res);
+    fp_tcp_rx(&f, &p, &s, now_us, &res);
 }
 
 /* Queues and "sends" n bytes the way the TX path does. */
@@ -283,6 +285,25 @@ static void test_rst_rules(void **state)
     assert_false(f.flags & TAS_FLOW_F_ACTIVE);
 }
 
+static void test_unacceptable_acks_rate_limited(void **state)
+{
+    (void)state;
+    rx(RCV_ISN + 5000, 0, 0);             /* pure ACK, far out of window */
+    assert_true(p.ack_now);
+    p.ack_now = 0;
+    now_us += 1000;
+    rx(RCV_ISN + 5000, 0, 0);             /* again soon after: no ACK war */
+    assert_false(p.ack_now);
+    rx(RCV_ISN + 10, 0, TAS_TCP_RST);     /* challenge ACKs count too */
+    assert_false(p.ack_now);
+    rx(RCV_ISN + 1000, 10, 0);            /* data beyond the window is answered */
+    assert_true(p.ack_now);
+    p.ack_now = 0;
+    now_us += 500000;
+    rx(RCV_ISN + 5000, 0, 0);
+    assert_true(p.ack_now);
+}
+
 static void test_syn_and_urg_go_to_slow_path(void **state)
 {
     (void)state;
@@ -382,6 +403,7 @@ int main(void)
         T(test_fin_both_ways),
         T(test_out_of_order_fin_not_taken),
         T(test_rst_rules),
+        T(test_unacceptable_acks_rate_limited),
         T(test_syn_and_urg_go_to_slow_path),
         T(test_paws_and_ts_recent),
         T(test_ecn_echo),
