@@ -66,6 +66,8 @@ static void conn_free(struct tas_conn *c)
         idmap_del(&ctx->flows, c->flow_id);
     if (c->kind == CONN_EMBRYO)
         ctx->embryos--;
+    if (c->kind == CONN_CLOSING)
+        ctx->closing--;
     if (c->on_unposted)
         conn_unlink_unposted(c);
     ctx_unnotify(&c->ev);
@@ -548,6 +550,7 @@ static int conn_release(struct tas_conn *c, uint16_t type)
         conn_free(c);
     } else {
         c->kind = CONN_CLOSING;
+        c->ctx->closing++;
         c->data = NULL;
         ctx_unnotify(&c->ev);
         if (c->on_unposted)

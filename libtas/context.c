@@ -156,6 +156,11 @@ int tas_context_poll(struct tas_context *ctx, struct tas_event *ev, int max)
     return ctx->dead && n == 0 ? -EPROTO : n;
 }
 
+unsigned tas_context_closing(const struct tas_context *ctx)
+{
+    return ctx->closing;
+}
+
 bool tas_context_prepare_sleep(struct tas_context *ctx)
 {
     conn_flush_unposted(ctx);

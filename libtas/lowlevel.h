@@ -36,6 +36,7 @@ struct tas_context {
     struct idmap flows;             /* flow id -> struct tas_conn */
     struct idmap listeners;         /* listener id -> struct tas_listener */
     uint32_t embryos;               /* flows seen before their ACCEPT */
+    uint32_t closing;               /* flows in CONN_CLOSING */
     uint64_t next_opaque;           /* tags our flows' rx entries */
     struct evsrc notify;            /* list head */
     struct tas_conn *unposted;      /* conns with counts not yet on tx */

@@ -255,6 +255,26 @@ static void shim_after_fork_child(void)
     shim.epoch++;
 }
 
+/* exit(): close every TAS socket the process still has, as the kernel
+ * would (FIN after what was written, RST where data was left unread), and
+ * give those flows a moment to finish.  Once we are gone the service
+ * resets whatever is still open, and data not yet acknowledged is lost. */
+#define EXIT_LINGER_MS 2000
+
+__attribute__((destructor)) static void shim_exit(void)
+{
+    struct timespec ts;
+
+    if (shim.ctx == NULL)
+        return;
+    shim_lock();
+    fd_forget_range(0, UINT32_MAX);
+    const struct timespec *deadline = deadline_after_ms(&ts, EXIT_LINGER_MS);
+    while (tas_context_closing(shim.ctx) > 0 && shim_wait(deadline) != -ETIMEDOUT)
+        shim_drain();
+    shim_unlock();
+}
+
 __attribute__((constructor)) static void shim_init(void)
 {
     libc_resolve();

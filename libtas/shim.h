@@ -78,6 +78,10 @@ int deadline_ms(const struct timespec *deadline);
 /* deadline = now + ms; returns NULL when ms < 0 (no deadline). */
 const struct timespec *deadline_after_ms(struct timespec *deadline, int ms);
 
+/* shim_fd.c: drop our entries for [first, last] (their kernel descriptors
+ * are closed or about to be). */
+void fd_forget_range(unsigned first, unsigned last);
+
 /* ---- sock.c: TAS sockets -------------------------------------------------- */
 
 enum sock_state {

@@ -189,8 +189,7 @@ int ioctl(int fd, unsigned long req, ...)
     }
 }
 
-/* Drop our entries for [first, last] after the kernel closed them. */
-static void fd_forget_range(unsigned first, unsigned last)
+void fd_forget_range(unsigned first, unsigned last)
 {
     for (int fd = fdtab_next((int)(first > INT32_MAX ? INT32_MAX : first));
          fd >= 0 && (unsigned)fd <= last; fd = fdtab_next(fd + 1))

@@ -64,6 +64,10 @@ struct tas_event {
  * corrupted one of the context's queues (the context is dead then). */
 int tas_context_poll(struct tas_context *ctx, struct tas_event *ev, int max);
 
+/* Connections released with tas_conn_close/abort whose end the slow path
+ * has not confirmed yet (until then their FIN or data may be in flight). */
+unsigned tas_context_closing(const struct tas_context *ctx);
+
 /* Sleeping: prepare_sleep asks the service for a wakeup through the
  * eventfd and returns false if events arrived meanwhile (do not sleep then).
  * After waking, awake withdraws the request and clear_fd resets the
@@ -119,6 +123,8 @@ void tas_conn_tx_commit(struct tas_conn *c, size_t n);
 /* Bytes committed and not yet acknowledged by the peer. */
 size_t tas_conn_tx_unacked(const struct tas_conn *c);
 size_t tas_conn_rx_capacity(const struct tas_conn *c);
+/* Payload bytes per segment the slow path negotiated (0 if unknown). */
+unsigned tas_conn_mss(const struct tas_conn *c);
 size_t tas_conn_tx_capacity(const struct tas_conn *c);
 
 /* FIN after the queued bytes; receiving goes on. */
