@@ -62,6 +62,7 @@ void fp_exc_packet(struct fp_core *c, const uint8_t *frame, uint32_t len,
                    uint32_t flow_id)
 {
     if (len > TAS_SVC_FRAME_MAX) {
+        /* only a jumbo frame is this long, and no exception needs one */
         c->stats->drops[TAS_DROP_IP_HDR]++;
         return;
     }
