@@ -102,6 +102,8 @@ struct sock {
     unsigned epoch;
     enum sock_state state;
     bool nonblock;
+    bool v6;                        /* AF_INET6: IPv4 through mapped addresses */
+    bool v6only;                    /* IPV6_V6ONLY: nothing for TAS */
     bool shut_rd, shut_wr;
     bool reserved;                  /* holds a TAS BIND reservation */
     int so_error;                   /* pending, for SO_ERROR */
@@ -124,7 +126,7 @@ struct sock {
     struct epitem *watchers;        /* epoll registrations of this socket */
 };
 
-struct sock *sock_new(bool nonblock);
+struct sock *sock_new(bool v6, bool nonblock);
 /* The socket behind fd with a reference for the caller, or NULL. */
 struct sock *sock_get(int fd);
 /* Lock-free hint: is fd a TAS socket of this process?  Callers that act on
@@ -149,6 +151,9 @@ int sock_getsockopt(struct sock *s, int level, int name, void *val,
 int sock_setsockopt(struct sock *s, int level, int name, const void *val,
                     socklen_t len);
 int sock_name(struct sock *s, bool peer, struct sockaddr_in *sa);
+/* The socket's own family's form of an IPv4 address. */
+void sock_put_addr(const struct sock *s, const struct sockaddr_in *sin,
+                   struct sockaddr *addr, socklen_t *len);
 /* POLL* / EPOLL* readiness bits (the two share values). */
 uint32_t sock_poll_mask(struct sock *s);
 /* Bytes readable (FIONREAD) and queued unacknowledged (SIOCOUTQ). */

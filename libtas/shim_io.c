@@ -18,12 +18,9 @@ static ssize_t tas_recv(struct sock *s, const struct iovec *iov, int iovcnt,
 {
     ssize_t n = sock_recv(s, iov, iovcnt, flags);
 
-    if (n >= 0 && from != NULL && fromlen != NULL) {
-        struct sockaddr_in peer;
-        sock_name(s, true, &peer);
-        memcpy(from, &peer, *fromlen < sizeof(peer) ? *fromlen : sizeof(peer));
-        *fromlen = sizeof(peer);
-    }
+    struct sockaddr_in peer;
+    if (n >= 0 && sock_name(s, true, &peer) == 0)
+        sock_put_addr(s, &peer, from, fromlen);
     return sock_leave(s, n);
 }
 

@@ -8,6 +8,10 @@
  * stays with the kernel: connect() to 127.0.0.0/8 or bind() to an address
  * that is not TAS's replaces the reservation with a kernel socket (dup3 onto
  * the same number) carrying the options set so far.
+ *
+ * AF_INET6 stream sockets are dual-stack, as the kernel's are by default:
+ * their IPv4 side (:: and ::ffff:a.b.c.d addresses) is TAS, IPv6 proper
+ * and IPV6_V6ONLY sockets go to the kernel the same way.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,7 +47,7 @@ int socket(int domain, int type, int protocol)
     int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
 
     libc_resolve();
-    if (domain != AF_INET || base != SOCK_STREAM ||
+    if ((domain != AF_INET && domain != AF_INET6) || base != SOCK_STREAM ||
         (protocol != 0 && protocol != IPPROTO_TCP))
         return libc.socket(domain, type, protocol);
 
@@ -54,7 +58,7 @@ int socket(int domain, int type, int protocol)
         return libc.socket(domain, type, protocol);
     }
     if (fd == 0) {
-        struct sock *s = sock_new(type & SOCK_NONBLOCK);
+        struct sock *s = sock_new(domain == AF_INET6, type & SOCK_NONBLOCK);
         fd = s ? sock_install(s, type & SOCK_CLOEXEC) : -ENOMEM;
         if (fd < 0)
             free(s);
@@ -79,9 +83,12 @@ static int sock_to_kernel(int fd, struct sock *s)
 
     if (s->state != SOCK_NEW && s->state != SOCK_BOUND)
         return -EINVAL;
-    int k = libc.socket(AF_INET, SOCK_STREAM | (s->nonblock ? SOCK_NONBLOCK : 0), 0);
+    int k = libc.socket(s->v6 ? AF_INET6 : AF_INET,
+                        SOCK_STREAM | (s->nonblock ? SOCK_NONBLOCK : 0), 0);
     if (k < 0)
         return -errno;
+    if (s->v6)
+        apply_int_opt(k, IPPROTO_IPV6, IPV6_V6ONLY, s->v6only);
     apply_int_opt(k, SOL_SOCKET, SO_REUSEADDR, s->reuseaddr);
     apply_int_opt(k, SOL_SOCKET, SO_REUSEPORT, s->reuseport);
     apply_int_opt(k, SOL_SOCKET, SO_KEEPALIVE, s->keepalive);
@@ -96,7 +103,9 @@ static int sock_to_kernel(int fd, struct sock *s)
     libc.setsockopt(k, SOL_SOCKET, SO_RCVTIMEO, &s->rcvtimeo, sizeof(s->rcvtimeo));
     libc.setsockopt(k, SOL_SOCKET, SO_SNDTIMEO, &s->sndtimeo, sizeof(s->sndtimeo));
 
-    struct sockaddr_in bound = s->local;
+    struct sockaddr_storage bound;
+    socklen_t bound_len = sizeof(bound);
+    sock_put_addr(s, &s->local, (struct sockaddr *)&bound, &bound_len);
     bool was_bound = s->state == SOCK_BOUND;
     if (s->reserved) {
         tas_unbind(shim.ctx, s->local.sin_addr.s_addr, s->local.sin_port);
@@ -104,7 +113,7 @@ static int sock_to_kernel(int fd, struct sock *s)
     }
     int fdflags = libc.fcntl(fd, F_GETFD);
     int err = 0;
-    if (was_bound && libc.bind(k, (struct sockaddr *)&bound, sizeof(bound)) < 0)
+    if (was_bound && libc.bind(k, (struct sockaddr *)&bound, bound_len) < 0)
         err = -errno;
     else if (libc.dup3(k, fd, fdflags > 0 && (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
         err = -errno;
@@ -120,35 +129,59 @@ static int sock_to_kernel(int fd, struct sock *s)
     return 0;
 }
 
-static int check_sockaddr_in(const struct sockaddr *addr, socklen_t len)
+/* The IPv4 address TAS would serve for a socket address of s's family:
+ * 0 with *sin filled, 1 when only the kernel can serve it, or -errno. */
+static int sockaddr_to_tas(const struct sock *s, const struct sockaddr *addr,
+                           socklen_t len, struct sockaddr_in *sin)
 {
+    static const uint8_t mapped_prefix[12] = { [10] = 0xff, [11] = 0xff };
+    struct sockaddr_in6 sin6;
+
     if (addr == NULL)
         return -EFAULT;
-    if (len < sizeof(struct sockaddr_in))
+    memset(sin, 0, sizeof(*sin));
+    sin->sin_family = AF_INET;
+    if (!s->v6) {
+        if (len < sizeof(*sin))
+            return -EINVAL;
+        if (addr->sa_family != AF_INET)
+            return -EAFNOSUPPORT;
+        memcpy(sin, addr, sizeof(*sin));
+        return 0;
+    }
+    if (len < sizeof(sin6))
         return -EINVAL;
-    if (addr->sa_family != AF_INET)
+    if (addr->sa_family != AF_INET6)
         return -EAFNOSUPPORT;
+    memcpy(&sin6, addr, sizeof(sin6));
+    sin->sin_port = sin6.sin6_port;
+    if (s->v6only)
+        return 1;
+    if (IN6_IS_ADDR_UNSPECIFIED(&sin6.sin6_addr))
+        return 0;
+    if (memcmp(sin6.sin6_addr.s6_addr, mapped_prefix, sizeof(mapped_prefix)) != 0)
+        return 1;
+    memcpy(&sin->sin_addr, &sin6.sin6_addr.s6_addr[12], 4);
     return 0;
 }
 
 int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
     struct sock *s = sock_enter(fd);
+    struct sockaddr_in sin;
 
     if (s == NULL)
         return libc.bind(fd, addr, len);
-    int err = check_sockaddr_in(addr, len);
+    int err = s->state != SOCK_NEW ? -EINVAL : sockaddr_to_tas(s, addr, len, &sin);
+    if (err == 0 && sin.sin_addr.s_addr != htonl(INADDR_ANY) &&
+        sin.sin_addr.s_addr != tas_local_ip())
+        err = 1;
     if (err == 0) {
-        struct sockaddr_in sin;
-        memcpy(&sin, addr, sizeof(sin));
-        uint32_t ip = sin.sin_addr.s_addr;
-        if (ip == htonl(INADDR_ANY) || ip == tas_local_ip()) {
-            err = sock_bind(s, &sin);
-        } else {
-            err = sock_to_kernel(fd, s);
-            if (err == 0 && libc.bind(fd, addr, len) < 0)
-                err = -errno;
-        }
+        err = sock_bind(s, &sin);
+    } else if (err == 1) {
+        err = sock_to_kernel(fd, s);
+        if (err == 0 && libc.bind(fd, addr, len) < 0)
+            err = -errno;
     }
     return (int)sock_leave(s, err);
 }
@@ -160,15 +193,6 @@ int listen(int fd, int backlog)
     if (s == NULL)
         return libc.listen(fd, backlog);
     return (int)sock_leave(s, sock_listen(s, backlog));
-}
-
-static void put_sockaddr(struct sockaddr *addr, socklen_t *len,
-                         const struct sockaddr_in *sin)
-{
-    if (addr == NULL || len == NULL)
-        return;
-    memcpy(addr, sin, *len < sizeof(*sin) ? *len : sizeof(*sin));
-    *len = sizeof(*sin);
 }
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
@@ -188,7 +212,7 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
             n->file.refs = 1;
             file_put(&n->file);
         } else {
-            put_sockaddr(addr, len, &n->remote);
+            sock_put_addr(n, &n->remote, addr, len);
         }
     }
     return (int)sock_leave(s, ret);
@@ -208,21 +232,21 @@ static bool dest_is_kernel(uint32_t ip)
 int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     struct sock *s = sock_enter(fd);
+    struct sockaddr_in sin;
 
     if (s == NULL)
         return libc.connect(fd, addr, len);
-    int err = check_sockaddr_in(addr, len);
+    int err = sockaddr_to_tas(s, addr, len, &sin);
+    if (err == 0 && dest_is_kernel(sin.sin_addr.s_addr))
+        err = 1;
+    if (err == 1 && s->state != SOCK_NEW && s->state != SOCK_BOUND)
+        err = s->state == SOCK_CONNECTED ? -EISCONN : -EINVAL;
     if (err == 0) {
-        struct sockaddr_in sin;
-        memcpy(&sin, addr, sizeof(sin));
-        if (dest_is_kernel(sin.sin_addr.s_addr) &&
-            (s->state == SOCK_NEW || s->state == SOCK_BOUND)) {
-            err = sock_to_kernel(fd, s);
-            if (err == 0 && libc.connect(fd, addr, len) < 0)
-                err = -errno;
-        } else {
-            err = sock_connect(s, &sin);
-        }
+        err = sock_connect(s, &sin);
+    } else if (err == 1) {
+        err = sock_to_kernel(fd, s);
+        if (err == 0 && libc.connect(fd, addr, len) < 0)
+            err = -errno;
     }
     return (int)sock_leave(s, err);
 }
@@ -246,7 +270,7 @@ static int sock_getname(int fd, struct sockaddr *addr, socklen_t *len, bool peer
     struct sockaddr_in sin;
     int err = addr == NULL || len == NULL ? -EFAULT : sock_name(s, peer, &sin);
     if (err == 0)
-        put_sockaddr(addr, len, &sin);
+        sock_put_addr(s, &sin, addr, len);
     return (int)sock_leave(s, err);
 }
 

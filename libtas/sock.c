@@ -24,7 +24,7 @@
 #define DEFAULT_BUF_SIZE (128 * 1024)
 #define DEFAULT_MSS      1448
 
-struct sock *sock_new(bool nonblock)
+struct sock *sock_new(bool v6, bool nonblock)
 {
     struct sock *s = calloc(1, sizeof(*s));
 
@@ -33,6 +33,7 @@ struct sock *sock_new(bool nonblock)
     s->file.kind = FILE_SOCK;
     s->epoch = shim.epoch;
     s->state = SOCK_NEW;
+    s->v6 = v6;
     s->nonblock = nonblock;
     s->local.sin_family = AF_INET;
     s->remote.sin_family = AF_INET;
@@ -185,7 +186,7 @@ int sock_accept(struct sock *s, bool nonblock, struct sock **out)
         shim_drain();
         int err = tas_accept(s->listener, &c);
         if (err == 0) {
-            struct sock *n = sock_new(nonblock);
+            struct sock *n = sock_new(s->v6, nonblock);
             if (n == NULL) {
                 tas_conn_abort(c);
                 return -ENOMEM;
@@ -494,6 +495,8 @@ static bool option_is_remembered(int level, int name)
                name == TCP_NOTSENT_LOWAT;
     if (level == IPPROTO_IP)
         return name == IP_TOS || name == IP_TTL;
+    if (level == IPPROTO_IPV6)
+        return name == IPV6_TCLASS || name == IPV6_UNICAST_HOPS;
     return false;
 }
 
@@ -549,7 +552,7 @@ int sock_getsockopt(struct sock *s, int level, int name, void *val,
                 v = -sock_take_conn_error(s);
             break;
         case SO_TYPE: v = SOCK_STREAM; break;
-        case SO_DOMAIN: v = AF_INET; break;
+        case SO_DOMAIN: v = s->v6 ? AF_INET6 : AF_INET; break;
         case SO_PROTOCOL: v = IPPROTO_TCP; break;
         case SO_ACCEPTCONN: v = s->state == SOCK_LISTENING; break;
         case SO_REUSEADDR: v = s->reuseaddr; break;
@@ -568,6 +571,8 @@ int sock_getsockopt(struct sock *s, int level, int name, void *val,
         }
     } else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
         v = s->nodelay;
+    } else if (s->v6 && level == IPPROTO_IPV6 && name == IPV6_V6ONLY) {
+        v = s->v6only;
     } else if (level == IPPROTO_TCP && name == TCP_MAXSEG) {
         v = s->conn != NULL && tas_conn_mss(s->conn) ? (int)tas_conn_mss(s->conn)
                                                     : DEFAULT_MSS;
@@ -652,6 +657,12 @@ int sock_setsockopt(struct sock *s, int level, int name, const void *val,
     }
     if (level == IPPROTO_TCP && name == TCP_CONGESTION)
         return 0;       /* the slow path's policy, not the application's */
+    if (s->v6 && level == IPPROTO_IPV6 && name == IPV6_V6ONLY) {
+        if (s->state != SOCK_NEW)
+            return -EINVAL;
+        s->v6only = v != 0;
+        return 0;
+    }
     if (level == IPPROTO_TCP && name == TCP_NODELAY) {
         /* TAS sends as soon as it may: it never delays small segments. */
         s->nodelay = v != 0;
@@ -672,6 +683,28 @@ int sock_name(struct sock *s, bool peer, struct sockaddr_in *sa)
         *sa = s->local;
     }
     return 0;
+}
+
+void sock_put_addr(const struct sock *s, const struct sockaddr_in *sin,
+                   struct sockaddr *addr, socklen_t *len)
+{
+    struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+    const void *src = sin;
+    socklen_t size = sizeof(*sin);
+
+    if (addr == NULL || len == NULL)
+        return;
+    if (s->v6) {
+        /* ::ffff:a.b.c.d, as a dual-stack kernel socket reports it */
+        sin6.sin6_port = sin->sin_port;
+        sin6.sin6_addr.s6_addr[10] = 0xff;
+        sin6.sin6_addr.s6_addr[11] = 0xff;
+        memcpy(&sin6.sin6_addr.s6_addr[12], &sin->sin_addr, 4);
+        src = &sin6;
+        size = sizeof(sin6);
+    }
+    memcpy(addr, src, *len < size ? *len : size);
+    *len = size;
 }
 
 uint32_t sock_poll_mask(struct sock *s)
