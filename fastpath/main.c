@@ -175,11 +175,13 @@ int main(int argc, char **argv)
     report_cycles(fp.core.stats);
     /* the slow path going away is a failure for systemd to restart us */
     status = strcmp(fp.quit_reason, "signal") == 0 ? 0 : 1;
+out_port:
+    /* applications still registered are removed first: that touches the
+     * flows and the core's context list */
+    fp_control_close();
     fp_core_free(&fp.core);
     fp_flow_table_free(&fp.table);
     free(fp.flows);
-out_port:
-    fp_control_close();
     fp_port_close(fp.opt.port);
 out_eal:
     rte_eal_cleanup();

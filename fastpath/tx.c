@@ -122,12 +122,13 @@ static bool send_segment(struct fp_core *c, uint32_t id, uint32_t seq,
         struct tas_ip_hdr *ip = (void *)(buf + sizeof(struct tas_eth_hdr));
         struct tas_tcp_hdr *tcp = (void *)(ip + 1);
         ip->csum = 0;                 /* the NIC fills both in */
+        /* some drivers (net_tap) need l4_len even without TSO */
         m->l2_len = sizeof(struct tas_eth_hdr);
         m->l3_len = sizeof(struct tas_ip_hdr);
+        m->l4_len = hdr_len - m->l2_len - m->l3_len;
         m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM |
                        RTE_MBUF_F_TX_TCP_CKSUM;
-        tcp->csum = fp_tcp_pseudo_csum(h.src_ip, h.dst_ip,
-                                       (uint32_t)(hdr_len - m->l2_len - m->l3_len) + len);
+        tcp->csum = fp_tcp_pseudo_csum(h.src_ip, h.dst_ip, (uint32_t)m->l4_len + len);
     } else {
         fp_tcp_csum_finish(buf, hdr_len, len);
     }
