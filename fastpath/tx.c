@@ -45,12 +45,12 @@ static void loop_back(struct fp_core *c, struct rte_mbuf *m)
 
 static void queue_mbuf(struct fp_core *c, struct rte_mbuf *m)
 {
+    c->stats->tx_pkts++;
+    c->stats->tx_bytes += m->pkt_len;
     if (to_ourselves(m)) {
         loop_back(c, m);
         return;
     }
-    c->stats->tx_pkts++;
-    c->stats->tx_bytes += m->pkt_len;
     c->tx_batch[c->tx_count++] = m;
     if (c->tx_count == FP_TX_BURST)
         fp_tx_flush(c);
