@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "fdtab.h"
 #include "libc.h"
 #include "lowlevel.h"
 
@@ -40,8 +41,8 @@ int tas_context_create(struct tas_context **out)
         return -ENOMEM;
     }
     ctx->id = m.u.ctx.ctx_id;
-    ctx->efd = fds[0];
-    ctx->kick_fd = fds[1];
+    ctx->efd = fdtab_hide(fds[0]);
+    ctx->kick_fd = fdtab_hide(fds[1]);
     struct tas_app_ctx_shared *sh = tas_app_ctx(svc_region(), g, ctx->id);
     tas_ring_init_view(&ctx->tx, &sh->tx, tas_app_ctx_tx_slots(sh),
                        g->ring_slots, TAS_APP_CTX_SLOT_TX, true);
@@ -220,8 +221,8 @@ void ctx_sync_tx(struct tas_context *ctx)
 
 void ctx_forget(struct tas_context *ctx)
 {
-    libc.close(ctx->efd);
-    libc.close(ctx->kick_fd);
+    fdtab_close_internal(ctx->efd);
+    fdtab_close_internal(ctx->kick_fd);
     ctx->efd = ctx->kick_fd = -1;
     ctx->dead = true;
 }

@@ -121,7 +121,7 @@ void epoll_release(struct file *f)
             item_unlink_sock(it);
         free(it);
     }
-    libc.close(ep->waitfd);
+    fdtab_close_internal(ep->waitfd);
     free(ep);
 }
 
@@ -149,6 +149,8 @@ static struct epoll_file *epoll_file_of(int epfd, int *err)
     ep->epoch = shim.epoch;
     ep->ready.ready_next = ep->ready.ready_prev = &ep->ready;
     ep->waitfd = libc.epoll_create1(EPOLL_CLOEXEC);
+    if (ep->waitfd >= 0)
+        ep->waitfd = fdtab_hide(ep->waitfd);
     struct epoll_event app = { .events = EPOLLIN, .data.u32 = 0 };
     struct epoll_event ctx = { .events = EPOLLIN, .data.u32 = 1 };
     /* Adding epfd fails unless it is an epoll set, as epoll_ctl must. */
@@ -156,8 +158,7 @@ static struct epoll_file *epoll_file_of(int epfd, int *err)
         libc.epoll_ctl(ep->waitfd, EPOLL_CTL_ADD, epfd, &app) < 0 ||
         libc.epoll_ctl(ep->waitfd, EPOLL_CTL_ADD, shim_context_fd(), &ctx) < 0) {
         *err = -errno;
-        if (ep->waitfd >= 0)
-            libc.close(ep->waitfd);
+        fdtab_close_internal(ep->waitfd);
         free(ep);
         return NULL;
     }

@@ -1,7 +1,10 @@
 /* fdtab.c - descriptor -> libtas object table; see fdtab.h. */
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "fdtab.h"
+#include "libc.h"
 
 static struct file **fdtab[FDTAB_CHUNKS];
 
@@ -60,4 +63,34 @@ int fdtab_next(int from)
         fd++;
     }
     return -1;
+}
+
+static struct file internal_file = { .kind = FILE_INTERNAL, .refs = 1 };
+
+int fdtab_hide(int fd)
+{
+    struct rlimit lim;
+    int low = 256;
+    bool ok;
+
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+        lim.rlim_cur > 512)
+        low = (int)(lim.rlim_cur > FDTAB_MAX_FD ? FDTAB_MAX_FD : lim.rlim_cur) - 128;
+    int high = libc.fcntl(fd, F_DUPFD_CLOEXEC, low);
+    if (high >= 0) {
+        libc.close(fd);
+        fd = high;
+    }
+    fdtab_swap(fd, &internal_file, &ok);
+    return fd;
+}
+
+void fdtab_close_internal(int fd)
+{
+    bool ok;
+
+    if (fd < 0)
+        return;
+    fdtab_swap(fd, NULL, &ok);
+    libc.close(fd);
 }

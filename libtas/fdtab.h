@@ -11,7 +11,7 @@
 
 #include <stdbool.h>
 
-enum file_kind { FILE_SOCK = 1, FILE_EPOLL };
+enum file_kind { FILE_SOCK = 1, FILE_EPOLL, FILE_INTERNAL };
 
 /* Head of every object the table points to.  refs counts descriptors and
  * calls in progress; all changes happen under the shim lock. */
@@ -29,6 +29,14 @@ struct file *fdtab_get(int fd);
  * f unchanged and sets *ok false) only when fd is out of range or memory
  * runs out. */
 struct file *fdtab_swap(int fd, struct file *f, bool *ok);
+
+/* libtas's own descriptors (service socket, eventfds, private epoll sets)
+ * live where programs rarely look, near the top of the descriptor limit,
+ * and are marked FILE_INTERNAL so that the interposed close, dup2 and
+ * close_range leave them alone.  fdtab_hide moves fd there (closing the
+ * original) and returns the new number; fdtab_close_internal closes one. */
+int fdtab_hide(int fd);
+void fdtab_close_internal(int fd);
 
 /* The lowest descriptor >= from that has an entry, or -1. */
 int fdtab_next(int from);

@@ -27,7 +27,7 @@ static void *libc_lookup(const char *name, int required)
 void libc_resolve(void)
 {
     /* Plain stores of the same values: racing threads agree. */
-    if (__atomic_load_n(&libc.closefrom, __ATOMIC_ACQUIRE) != NULL)
+    if (__atomic_load_n(&libc.dup3, __ATOMIC_ACQUIRE) != NULL)
         return;
     RESOLVE(socket);
     RESOLVE(bind);
@@ -64,8 +64,8 @@ void libc_resolve(void)
     RESOLVE(pselect);
     RESOLVE(dup);
     RESOLVE(dup2);
-    RESOLVE(dup3);
     RESOLVE_OPTIONAL(close_range);
-    void (*closefrom_fn)(int) = (void (*)(int))libc_lookup("closefrom", 1);
-    __atomic_store_n(&libc.closefrom, closefrom_fn, __ATOMIC_RELEASE);
+    /* Last, published with release: the flag that all the others are set. */
+    int (*dup3_fn)(int, int, int) = (int (*)(int, int, int))libc_lookup("dup3", 1);
+    __atomic_store_n(&libc.dup3, dup3_fn, __ATOMIC_RELEASE);
 }

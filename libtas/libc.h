@@ -56,7 +56,6 @@ struct libc_fns {
     int (*dup2)(int, int);
     int (*dup3)(int, int, int);
     int (*close_range)(unsigned, unsigned, int);
-    void (*closefrom)(int);
 };
 
 extern struct libc_fns libc;

@@ -20,6 +20,7 @@
 
 #include <tas/ctl_io.h>
 
+#include "fdtab.h"
 #include "libc.h"
 #include "lowlevel.h"
 
@@ -168,11 +169,11 @@ static int svc_init(const char *run_dir)
                 TAS_SP_SOCK_NAME, strerror(-s));
         return s;
     }
-    svc.sock = s;
+    svc.sock = fdtab_hide(s);
     int err = svc_register();
     if (err != 0) {
         tas_log("registration with the TAS service failed: %s", strerror(-err));
-        libc.close(svc.sock);
+        fdtab_close_internal(svc.sock);
         svc.sock = -1;
     }
     return err;
@@ -222,8 +223,7 @@ void tas_forget_after_fork(void)
     for (struct tas_context *c = svc.contexts; c != NULL; c = c->next_ctx)
         ctx_forget(c);
     svc.contexts = NULL;
-    if (svc.sock >= 0)
-        libc.close(svc.sock);
+    fdtab_close_internal(svc.sock);
     if (svc.region != NULL)
         munmap(svc.region, svc.geo.size);
     svc.sock = -1;

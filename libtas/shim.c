@@ -86,8 +86,12 @@ int shim_context_fd(void)
 
 struct sock *sock_enter(int fd)
 {
+    struct file *f = fdtab_get(fd);
+
     libc_resolve();
-    if (fdtab_get(fd) == NULL)
+    /* Not ours, or one of libtas's own (which may be in use right now,
+     * under the lock, by the caller's caller). */
+    if (f == NULL || f->kind != FILE_SOCK)
         return NULL;
     shim_lock();
     struct sock *s = sock_get(fd);

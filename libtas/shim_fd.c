@@ -6,7 +6,9 @@
  * mirrors it in the table under the lock: dup'd numbers share the socket,
  * a number that is closed or overwritten by dup2 drops its reference.
  * The table entry goes before the kernel descriptor, so a number the
- * kernel hands out again is never still taken to be ours.
+ * kernel hands out again is never still taken to be ours.  libtas's own
+ * descriptors (FILE_INTERNAL) are not the program's: closing one fails with
+ * EBADF, dup2 onto one with EBUSY, and close_range steps around them.
  */
 /* The build sets _FILE_OFFSET_BITS=64, which makes the headers rename
  * fcntl and sendfile to their 64-bit twins; here we define both names. */
@@ -27,6 +29,9 @@
 static void fd_alias(int newfd, struct file *f)
 {
     bool ok;
+
+    if (f != NULL && f->kind == FILE_INTERNAL)
+        f = NULL;
     struct file *prev = fdtab_swap(newfd, f, &ok);
 
     if (ok && f != NULL)
@@ -35,11 +40,21 @@ static void fd_alias(int newfd, struct file *f)
         file_put(prev);
 }
 
+static bool fd_internal(int fd)
+{
+    struct file *f = fdtab_get(fd);
+    return f != NULL && f->kind == FILE_INTERNAL;
+}
+
 int close(int fd)
 {
     libc_resolve();
     if (fdtab_get(fd) == NULL)
         return libc.close(fd);
+    if (fd_internal(fd)) {
+        errno = EBADF;
+        return -1;
+    }
     shim_lock();
     fd_alias(fd, NULL);
     int r = libc.close(fd);
@@ -57,6 +72,10 @@ static int dup_common(int fd, int newfd, int (*dup_call)(int, int, int),
     libc_resolve();
     if (fdtab_get(fd) == NULL && (newfd < 0 || fdtab_get(newfd) == NULL))
         return dup_call(fd, newfd, arg);
+    if (fd_internal(newfd)) {
+        errno = EBUSY;
+        return -1;
+    }
     shim_lock();
     struct file *f = fdtab_get(fd);
     int r = dup_call(fd, newfd, arg);
@@ -193,17 +212,43 @@ void fd_forget_range(unsigned first, unsigned last)
 {
     for (int fd = fdtab_next((int)(first > INT32_MAX ? INT32_MAX : first));
          fd >= 0 && (unsigned)fd <= last; fd = fdtab_next(fd + 1))
-        fd_alias(fd, NULL);
+        if (!fd_internal(fd))
+            fd_alias(fd, NULL);
+}
+
+static int sys_close_range(unsigned first, unsigned last, int flags)
+{
+    return libc.close_range ? libc.close_range(first, last, flags)
+                            : (int)syscall(SYS_close_range, first, last, flags);
+}
+
+/* close_range over [first, last] minus libtas's own descriptors. */
+static int close_range_around_internal(unsigned first, unsigned last, int flags)
+{
+    unsigned from = first;
+
+    for (int fd = fdtab_next((int)(first > INT32_MAX ? INT32_MAX : first));
+         fd >= 0 && (unsigned)fd <= last; fd = fdtab_next(fd + 1)) {
+        if (!fd_internal(fd))
+            continue;
+        if ((unsigned)fd > from && sys_close_range(from, (unsigned)fd - 1, flags) < 0)
+            return -1;
+        from = (unsigned)fd + 1;
+    }
+    if (from > last)
+        return 0;
+    return sys_close_range(from, last, flags);
 }
 
 int close_range(unsigned first, unsigned last, int flags)
 {
     libc_resolve();
+    if (flags & CLOSE_RANGE_CLOEXEC)
+        return sys_close_range(first, last, flags);
     shim_lock();
-    int r = libc.close_range ? libc.close_range(first, last, flags)
-                             : (int)syscall(SYS_close_range, first, last, flags);
+    int r = close_range_around_internal(first, last, flags);
     int saved = errno;
-    if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+    if (r == 0)
         fd_forget_range(first, last);
     shim_unlock();
     errno = saved;
@@ -212,9 +257,5 @@ int close_range(unsigned first, unsigned last, int flags)
 
 void closefrom(int lowfd)
 {
-    libc_resolve();
-    shim_lock();
-    libc.closefrom(lowfd);
-    fd_forget_range(lowfd < 0 ? 0 : (unsigned)lowfd, UINT32_MAX);
-    shim_unlock();
+    close_range(lowfd < 0 ? 0 : (unsigned)lowfd, UINT32_MAX, 0);
 }

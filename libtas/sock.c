@@ -695,11 +695,14 @@ void sock_put_addr(const struct sock *s, const struct sockaddr_in *sin,
     if (addr == NULL || len == NULL)
         return;
     if (s->v6) {
-        /* ::ffff:a.b.c.d, as a dual-stack kernel socket reports it */
+        /* ::ffff:a.b.c.d, as a dual-stack kernel socket reports it; "any"
+         * stays :: */
         sin6.sin6_port = sin->sin_port;
-        sin6.sin6_addr.s6_addr[10] = 0xff;
-        sin6.sin6_addr.s6_addr[11] = 0xff;
-        memcpy(&sin6.sin6_addr.s6_addr[12], &sin->sin_addr, 4);
+        if (sin->sin_addr.s_addr != INADDR_ANY) {
+            sin6.sin6_addr.s6_addr[10] = 0xff;
+            sin6.sin6_addr.s6_addr[11] = 0xff;
+            memcpy(&sin6.sin6_addr.s6_addr[12], &sin->sin_addr, 4);
+        }
         src = &sin6;
         size = sizeof(sin6);
     }

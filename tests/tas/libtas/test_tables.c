@@ -6,8 +6,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <unistd.h>
+
 #include "fdtab.h"
 #include "idmap.h"
+#include "libc.h"
 
 static int values[4096];
 
@@ -90,12 +93,27 @@ static void test_fdtab(void **state)
     assert_false(ok);
 }
 
+static void test_fdtab_hide(void **state)
+{
+    (void)state;
+    libc_resolve();
+    int fd = dup(0);
+    assert_true(fd >= 0);
+    int hidden = fdtab_hide(fd);
+    assert_true(hidden >= fd);
+    assert_non_null(fdtab_get(hidden));
+    assert_int_equal(fdtab_get(hidden)->kind, FILE_INTERNAL);
+    fdtab_close_internal(hidden);
+    assert_null(fdtab_get(hidden));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idmap_put_get_del),
         cmocka_unit_test(test_idmap_extreme_ids),
         cmocka_unit_test(test_fdtab),
+        cmocka_unit_test(test_fdtab_hide),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
