@@ -104,7 +104,9 @@ static void process_ack(struct tas_flow *f, struct fp_flow *p,
         res->tx_progress = true;
     } else if (s->ack == f->snd_una && s->len == 0 && new_wnd == old_wnd &&
                !(s->flags & TAS_TCP_FIN) && f->tx_sent > 0) {
-        if (++f->dupacks == DUPACK_THRESHOLD) {
+        /* saturates: the rest of a window's duplicates must not rewind
+         * again; only a new ACK resets the count */
+        if (f->dupacks < UINT8_MAX && ++f->dupacks == DUPACK_THRESHOLD) {
             fp_tx_rewind(f);
             f->cnt_fast_retx++;
             res->fast_retx = true;
@@ -351,7 +353,6 @@ void fp_tx_rewind(struct tas_flow *f)
 {
     f->tx_avail += f->tx_sent;
     f->tx_sent = 0;
-    f->dupacks = 0;
     /* an unacknowledged FIN goes again after the data */
     if (f->flags & TAS_FLOW_F_FIN_PENDING)
         f->flags &= (uint16_t)~TAS_FLOW_F_FIN_SENT;
