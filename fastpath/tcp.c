@@ -319,15 +319,15 @@ uint32_t fp_tx_next_len(const struct tas_flow *f, const struct fp_flow *p)
     return n;
 }
 
-bool fp_tx_fin_due(const struct tas_flow *f)
+bool fp_tx_fin_due(const struct tas_flow *f, uint32_t len)
 {
     return (f->flags & (TAS_FLOW_F_FIN_PENDING | TAS_FLOW_F_FIN_SENT)) ==
-               TAS_FLOW_F_FIN_PENDING && f->tx_avail == 0;
+               TAS_FLOW_F_FIN_PENDING && f->tx_avail == len;
 }
 
 bool fp_tx_has_work(const struct tas_flow *f, const struct fp_flow *p)
 {
-    return fp_tx_next_len(f, p) > 0 || fp_tx_fin_due(f);
+    return fp_tx_next_len(f, p) > 0 || fp_tx_fin_due(f, 0);
 }
 
 uint32_t fp_tx_send_pos(const struct tas_flow *f, const struct fp_flow *p)

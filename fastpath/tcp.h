@@ -48,8 +48,9 @@ bool fp_flow_sane(const struct tas_flow *f, const struct fp_flow *p);
 
 /* Payload bytes the next data segment may carry now (0: none). */
 uint32_t fp_tx_next_len(const struct tas_flow *f, const struct fp_flow *p);
-/* Should a FIN go out now (all queued data sent)? */
-bool fp_tx_fin_due(const struct tas_flow *f);
+/* Does the segment carrying the next len queued bytes (0: none) also carry
+ * our FIN, because the FIN is pending and those are the last bytes? */
+bool fp_tx_fin_due(const struct tas_flow *f, uint32_t len);
 /* Has the flow anything to send that the peer's window or cwnd allows? */
 bool fp_tx_has_work(const struct tas_flow *f, const struct fp_flow *p);
 /* TX ring position of the next byte to send. */

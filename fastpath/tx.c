@@ -180,10 +180,7 @@ void fp_tx_flow(struct fp_core *c, uint32_t id)
     }
     for (int n = 0; n < FLOW_BATCH_SEGS; n++) {
         uint32_t len = fp_tx_next_len(f, p);
-        bool fin = fp_tx_fin_due(f) ||
-                   (len > 0 && len == f->tx_avail &&
-                    (f->flags & (TAS_FLOW_F_FIN_PENDING | TAS_FLOW_F_FIN_SENT)) ==
-                        TAS_FLOW_F_FIN_PENDING);
+        bool fin = fp_tx_fin_due(f, len);
         if (len == 0 && !fin)
             return;
 

@@ -253,9 +253,11 @@ static void test_fin_both_ways(void **state)
 
     f.flags |= TAS_FLOW_F_FIN_PENDING;
     f.tx_avail = 50;
-    assert_false(fp_tx_fin_due(&f));
+    assert_false(fp_tx_fin_due(&f, 0));
+    assert_false(fp_tx_fin_due(&f, 40));
+    assert_true(fp_tx_fin_due(&f, 50));               /* rides on the last data */
     fp_tx_advance(&f, &p, 50, true);
-    assert_false(fp_tx_fin_due(&f));
+    assert_false(fp_tx_fin_due(&f, 0));
     assert_int_equal(p.snd_max, SND_ISN + 51);
     ack(SND_ISN + 50, 10000, 0);
     assert_false(res.fin_acked);
