@@ -23,6 +23,7 @@ struct fp_ctx {
     uint32_t id;
     bool live;                /* registered and polled */
     bool kick_pending;        /* rx entries posted this round */
+    bool faulted;             /* reported to the slow path once, no more */
     int efd;                  /* the context's eventfd */
     struct tas_ring tx;       /* app -> fp, we consume */
     struct tas_ring rx;       /* fp -> app, we produce */

@@ -223,6 +223,17 @@ static void apply_entry(struct fp_core *c, const struct tas_app_tx_entry *e)
     }
 }
 
+/* Counts a bad entry; the slow path hears of the first one only, so an
+ * application spewing garbage cannot flood the exception queue. */
+static void report_fault(struct fp_core *c, struct fp_ctx *ctx)
+{
+    c->stats->drops[TAS_DROP_APP_BAD_ENTRY]++;
+    if (!ctx->faulted) {
+        ctx->faulted = true;
+        fp_exc_app_fault(c, ctx->app->id, TAS_DROP_APP_BAD_ENTRY);
+    }
+}
+
 /* Drains up to a batch of entries from one context's TX queue. */
 static unsigned poll_ctx(struct fp_core *c, struct fp_ctx *ctx)
 {
@@ -235,9 +246,8 @@ static unsigned poll_ctx(struct fp_core *c, struct fp_ctx *ctx)
         if (st == TAS_RING_CORRUPT) {
             fprintf(stderr, "tas-fastpath: app %u context %u: TX queue head is "
                     "corrupt; no longer polled\n", ctx->app->id, ctx->id);
-            c->stats->drops[TAS_DROP_APP_BAD_ENTRY]++;
-            fp_exc_app_fault(c, ctx->app->id, TAS_DROP_APP_BAD_ENTRY);
             ctx->live = false;
+            report_fault(c, ctx);
             break;
         }
         struct tas_app_tx_entry e;
@@ -252,8 +262,7 @@ static unsigned poll_ctx(struct fp_core *c, struct fp_ctx *ctx)
         case FP_ENTRY_STALE:
             break;
         case FP_ENTRY_BAD:
-            c->stats->drops[TAS_DROP_APP_BAD_ENTRY]++;
-            fp_exc_app_fault(c, ctx->app->id, TAS_DROP_APP_BAD_ENTRY);
+            report_fault(c, ctx);
             break;
         }
     }
