@@ -64,4 +64,7 @@ struct fp_flow {
     uint64_t pace_tat;         /* pacing: theoretical arrival time (tsc) */
 };
 
+_Static_assert(sizeof(struct fp_flow) <= 2 * TAS_CACHE_LINE,
+               "the private per-flow state must stay within two cache lines");
+
 #endif /* FP_FLOW_H */
