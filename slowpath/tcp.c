@@ -386,6 +386,7 @@ static void passive_open(struct sp *sp, const struct pkt_info *pi, const struct 
 {
     struct listener *l = listener_pick(sp->listeners, ntohs(key->local_port));
     if (!l) {
+        sp_debug("SYN to port %u: nobody listens, reset", ntohs(key->local_port));
         send_reset_reply(sp, pi);
         return;
     }
@@ -629,10 +630,13 @@ void tcp_handle_segment(struct sp *sp, const struct pkt_info *pi)
         return;
     struct conn_hnode *h = conntab_find(&sp->conns, &key);
     if (!h) {
-        if ((pi->flags & (TAS_TCP_SYN | TAS_TCP_ACK | TAS_TCP_RST)) == TAS_TCP_SYN)
+        if ((pi->flags & (TAS_TCP_SYN | TAS_TCP_ACK | TAS_TCP_RST)) == TAS_TCP_SYN) {
             passive_open(sp, pi, &key);
-        else
+        } else {
+            sp_debug("segment (flags %#x) for no connection on port %u: reset",
+                     pi->flags, ntohs(key.local_port));
             send_reset_reply(sp, pi);
+        }
         return;
     }
     struct sp_conn *c = container_of(h, struct sp_conn, hnode);
@@ -791,6 +795,8 @@ static int req_listen(struct sp *sp, struct sp_app *app, const struct tas_ctl_co
     list_remove(&b->node);
     free(b);
     list_insert_tail(&app->listeners, &l->app_node);
+    sp_debug("app %u listens on port %u (listener %u, backlog %u)", app->id, l->port,
+             l->id, l->backlog);
     r->listener_id = l->id;
     r->local_ip = sp->cfg.ip;
     r->local_port = htons(l->port);
