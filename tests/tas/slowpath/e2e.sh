@@ -95,6 +95,8 @@ for _ in $(seq 300); do grep -q "fast path attached" "$WORK/sp.log" && break; sl
 grep -q "fast path attached" "$WORK/sp.log" || fail "fast path did not attach"
 pass "fast path attached"
 
+# The fast path finishes its set-up after attaching: give it a moment.
+for _ in $(seq 20); do in_peer ping -c 1 -W 1 "$TAS_IP" >/dev/null && break; done
 in_peer ping -c 3 -i 0.2 -W 2 "$TAS_IP" >/dev/null || fail "ping"
 pass "ping (ARP and ICMP echo)"
 
