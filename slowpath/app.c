@@ -61,14 +61,17 @@ void app_accept_connection(struct sp *sp)
     uint32_t id;
     for (id = 0; id < sp->cfg.max_apps && sp->apps[id]; id++)
         ;
-    struct sp_app *app = id < sp->cfg.max_apps ? calloc(1, sizeof(*app)) : NULL;
+    if (id == sp->cfg.max_apps) {
+        sp_warn("refusing application pid %d: too many applications (--max-apps)", cred.pid);
+        close(fd);
+        return;
+    }
+    struct sp_app *app = calloc(1, sizeof(*app));
     if (app)
         app->ctx = calloc(sp->cfg.max_ctx, sizeof(*app->ctx));
     if (!app || !app->ctx) {
-        sp_warn("refusing application pid %d: %s", cred.pid,
-                app ? "out of memory" : "too many applications (--max-apps)");
-        if (app)
-            free(app);
+        sp_warn("refusing application pid %d: out of memory", cred.pid);
+        free(app);
         close(fd);
         return;
     }

@@ -67,7 +67,6 @@ struct svc {
     uint32_t ctl_seq;
     bool kick_fp;                 /* commands were posted to a sleeping core */
     struct list_node cmd_backlog; /* commands waiting for room in the ring */
-    uint32_t n_cmd_backlog;
 };
 
 /* One application context (thread): its eventfd and our producer view of

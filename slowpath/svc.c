@@ -79,7 +79,6 @@ static void svc_release(struct svc *s)
     struct list_node *n;
     while ((n = list_pop_head(&s->cmd_backlog)) != NULL)
         free(container_of(n, struct svc_backlog_cmd, node));
-    s->n_cmd_backlog = 0;
 }
 
 static int svc_create_region(struct sp *sp, uint32_t cores)
@@ -312,7 +311,6 @@ void svc_post(struct sp *sp, uint16_t kind, uint32_t flow_id, uint32_t app_id,
     b->msg = m;
     memcpy(b->frame, frame, len);
     list_insert_tail(&s->cmd_backlog, &b->node);
-    s->n_cmd_backlog++;
 }
 
 bool svc_flush(struct sp *sp)
@@ -326,7 +324,6 @@ bool svc_flush(struct sp *sp)
         if (!svc_try_post(s, &b->msg, b->frame))
             break;
         list_remove(&b->node);
-        s->n_cmd_backlog--;
         free(b);
     }
     if (s->kick_fp) {

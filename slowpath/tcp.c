@@ -223,8 +223,15 @@ static void conn_close(struct sp *sp, struct sp_conn *c, int status, bool abort)
 /* Segments we send                                                          */
 /* ------------------------------------------------------------------------ */
 
+/* Which options a segment we build carries. */
+enum seg_opts {
+    SEG_OPTS_FLOW,            /* timestamps if negotiated */
+    SEG_OPTS_SYNACK,          /* MSS, plus what the peer's SYN offered */
+    SEG_OPTS_SYN,             /* MSS, window scale and timestamps offered */
+};
+
 static void tcp_send(struct sp *sp, const struct sp_conn *c, uint32_t seq, uint32_t ack,
-                     uint8_t flags, uint16_t win, bool syn_opts)
+                     uint8_t flags, uint16_t win, enum seg_opts opts)
 {
     uint8_t buf[PKT_MAX_FRAME];
     uint8_t no_mac[6] = { 0 };
@@ -234,12 +241,14 @@ static void tcp_send(struct sp *sp, const struct sp_conn *c, uint32_t seq, uint3
         .src_ip = k->local_ip, .dst_ip = k->remote_ip,
         .sport = k->local_port, .dport = k->remote_port,
         .seq = seq, .ack = ack, .flags = flags, .win = win,
-        .has_ts = c->ts_ok, .ts_val = ts_now(sp), .ts_ecr = c->ts_recent,
+        .has_ts = c->ts_ok || opts == SEG_OPTS_SYN,
+        .ts_val = ts_now(sp),
+        .ts_ecr = opts == SEG_OPTS_SYN ? 0 : c->ts_recent,
     };
-    if (syn_opts) {
+    if (opts != SEG_OPTS_FLOW) {
         s.has_mss = true;
         s.mss = tcp_our_mss(sp);
-        s.has_wscale = c->wscale_ok;
+        s.has_wscale = c->wscale_ok || opts == SEG_OPTS_SYN;
         s.wscale = c->rcv_wscale;
     }
     size_t len = pkt_build_tcp(buf, &s);
@@ -252,22 +261,18 @@ static uint16_t syn_window(const struct sp *sp)
     return sp->cfg.rx_buf > 0xffff ? 0xffff : (uint16_t)sp->cfg.rx_buf;
 }
 
+/* Offers everything; what the SYN-ACK echoes is what the flow uses. */
 static void send_syn(struct sp *sp, struct sp_conn *c)
 {
-    /* Offer everything; what the SYN-ACK echoes is what we use. */
-    struct sp_conn offer = *c;
-    offer.ts_ok = true;
-    offer.wscale_ok = true;
-    offer.ts_recent = 0;
-    tcp_send(sp, &offer, c->iss, 0, TAS_TCP_SYN | TAS_TCP_ECE | TAS_TCP_CWR,
-             syn_window(sp), true);
+    tcp_send(sp, c, c->iss, 0, TAS_TCP_SYN | TAS_TCP_ECE | TAS_TCP_CWR,
+             syn_window(sp), SEG_OPTS_SYN);
     c->handshake_sent_us = sp->now_us;
 }
 
 static void send_synack(struct sp *sp, struct sp_conn *c)
 {
     uint8_t flags = TAS_TCP_SYN | TAS_TCP_ACK | (c->ecn_ok ? TAS_TCP_ECE : 0);
-    tcp_send(sp, c, c->iss, c->irs + 1, flags, syn_window(sp), true);
+    tcp_send(sp, c, c->iss, c->irs + 1, flags, syn_window(sp), SEG_OPTS_SYNACK);
     c->handshake_sent_us = sp->now_us;
 }
 
@@ -275,12 +280,12 @@ static void send_ack(struct sp *sp, struct sp_conn *c, uint32_t seq, uint32_t ac
                      uint32_t window)
 {
     uint32_t w = window >> c->rcv_wscale;
-    tcp_send(sp, c, seq, ack, TAS_TCP_ACK, w > 0xffff ? 0xffff : (uint16_t)w, false);
+    tcp_send(sp, c, seq, ack, TAS_TCP_ACK, w > 0xffff ? 0xffff : (uint16_t)w, SEG_OPTS_FLOW);
 }
 
 static void send_rst(struct sp *sp, const struct sp_conn *c)
 {
-    tcp_send(sp, c, c->iss + 1, 0, TAS_TCP_RST, 0, false);
+    tcp_send(sp, c, c->iss + 1, 0, TAS_TCP_RST, 0, SEG_OPTS_FLOW);
 }
 
 static void send_reset_reply(struct sp *sp, const struct pkt_info *pi)
