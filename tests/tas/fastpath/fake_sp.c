@@ -18,8 +18,9 @@
  * receives, so the stream goes through the fast path's internal delivery.
  *
  *   fake-sp --run-dir DIR --ip A.B.C.D --peer A.B.C.D --peer-mac MAC
- *           --peer-port N --bytes N [--ping-wait S]
- *   fake-sp --run-dir DIR --ip A.B.C.D --loopback --bytes N
+ *           --peer-port N --bytes N [--ping-wait S] [--rate-kbps R]
+ *   fake-sp --run-dir DIR --ip A.B.C.D --loopback --bytes N [--rate-kbps R]
+ * --rate-kbps paces the flows as a rate-based congestion control would.
  * Exits 0 when every byte came back intact.
  */
 #include <arpa/inet.h>
@@ -62,6 +63,7 @@ static struct {
     uint64_t bytes;
     int ping_wait;
     bool loopback;
+    uint32_t rate_kbps;       /* pace our flow, as a rate-based CC would */
 
     int fp_sock;
     void *svc;
@@ -457,6 +459,7 @@ static void install_flow(const struct flow_setup *s)
     f->snd_una = s->snd_una;
     f->snd_wnd = s->snd_wnd;
     f->mss = s->mss;
+    f->rate_kbps = sp.rate_kbps;
     post_cmd(TAS_CMD_FLOW_INSTALL, s->id, 0, 0, NULL, 0);
 }
 
@@ -706,6 +709,7 @@ int main(int argc, char **argv)
         { "bytes", required_argument, NULL, 'b' },
         { "ping-wait", required_argument, NULL, 'w' },
         { "loopback", no_argument, NULL, 'l' },
+        { "rate-kbps", required_argument, NULL, 'r' },
         { NULL, 0, NULL, 0 },
     };
     int o;
@@ -721,13 +725,15 @@ int main(int argc, char **argv)
         case 'b': sp.bytes = strtoull(optarg, NULL, 0); break;
         case 'w': sp.ping_wait = atoi(optarg); break;
         case 'l': sp.loopback = true; break;
+        case 'r': sp.rate_kbps = (uint32_t)strtoul(optarg, NULL, 0); break;
         default: return 2;
         }
     }
     if (!sp.run_dir || !sp.ip || (!sp.peer_ip && !sp.loopback)) {
         fprintf(stderr, "usage: fake-sp --run-dir DIR --ip A --peer A --peer-mac M "
-                "[--peer-port N] [--bytes N] [--ping-wait S]\n"
-                "       fake-sp --run-dir DIR --ip A --loopback [--bytes N]\n");
+                "[--peer-port N] [--bytes N] [--ping-wait S] [--rate-kbps R]\n"
+                "       fake-sp --run-dir DIR --ip A --loopback [--bytes N] "
+                "[--rate-kbps R]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
