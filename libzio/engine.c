@@ -1,0 +1,929 @@
+/* The tracking engine: elides copies, resolves faults, keeps output exact.
+ *
+ * State: the page index (index.c) says, for every elided ("intermediate")
+ * page, where its bytes really are, and for every write-protected
+ * ("original") page, which intermediates read from it.  One mutex (the
+ * engine lock) serializes every change of that state; lookups that only
+ * decide whether to bother run under RCU without it.
+ *
+ * Invariants, all maintained under the engine lock:
+ *  - an intermediate page is registered with userfaultfd and not mapped,
+ *    and the 4 KB at its `src` are its contents;
+ *  - every page those bytes live on is an original: mapped and
+ *    write-protected, so it cannot change while anyone depends on it;
+ *  - an original is never an intermediate.
+ * While holding the lock we never touch program memory that could fault
+ * into userfaultfd (the handler thread would wait for the lock forever):
+ * pages are resolved with ioctls first, then read or written.
+ *
+ * Output calls substitute originals for intermediates and "pin" them for
+ * the duration of the syscall; a write fault on an original while pinned is
+ * deferred until the last output finishes, so the kernel never sends bytes
+ * that changed after the program asked for them to be sent. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <urcu-bp.h>
+
+#include "engine.h"
+#include "zio/index.h"
+#include "zio/page.h"
+
+#define DEFERRED_MAX 1024
+#define RELEASED_MAX 512
+#define DEAD_MAX 64
+#define FOREIGN_MAX 1024
+#define UNREGISTER_MAX_PAGES (64 * 1024)
+
+/* One elided copy: the destination core pages it created. */
+struct zio_buf {
+    struct cds_list_head lru;   /* most recently used first */
+    uintptr_t start, end;
+    size_t live;                /* pages still elided */
+    size_t elided;              /* pages elided by the copy */
+    size_t touched;             /* pages the program faulted in */
+};
+
+struct range {
+    uintptr_t start, end;
+};
+
+enum engine_state { ENGINE_OFF, ENGINE_ON, ENGINE_BROKEN };
+
+static pthread_mutex_t engine_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t unpinned = PTHREAD_COND_INITIALIZER;
+static enum engine_state state;
+static bool index_ready;
+static int uffd = -1;
+static struct zio_pool buf_pool;
+static CDS_LIST_HEAD(lru);
+static unsigned long pins;
+static uintptr_t deferred[DEFERRED_MAX];
+static size_t nr_deferred;
+static uintptr_t released[RELEASED_MAX];    /* originals no longer needed */
+static size_t nr_released;
+static struct range dead[DEAD_MAX];         /* cores of buffers fully gone */
+static size_t nr_dead;
+static struct range foreign[FOREIGN_MAX];
+static size_t nr_foreign;
+static bool foreign_overflow;
+static uintptr_t *plan;          /* per core page: resolved source, or 0 */
+static size_t plan_cap;
+static char bounce[ZIO_PAGE_SIZE] __attribute__((aligned(ZIO_PAGE_SIZE)));
+static unsigned forks_pending;   /* no new elisions while a fork is on its way */
+static __thread bool in_engine __attribute__((tls_model("initial-exec")));
+
+/* Signals are blocked while the lock is held: a handler that copies or
+ * frees would otherwise deadlock on it. */
+static void engine_lock(sigset_t *saved)
+{
+    sigset_t all;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, saved);
+    pthread_mutex_lock(&engine_mutex);
+    in_engine = true;
+}
+
+static void flush_released(bool unregister);
+static void flush_dead(void);
+
+static void engine_unlock(const sigset_t *saved)
+{
+    flush_released(true);
+    flush_dead();
+    /* A grace period takes urcu's registry lock, which a fork holds. */
+    if (forks_pending == 0)
+        zio_index_reclaim(false);
+    in_engine = false;
+    pthread_mutex_unlock(&engine_mutex);
+    pthread_sigmask(SIG_SETMASK, saved, NULL);
+}
+
+static bool tracking_anything(void)
+{
+    return zio_index_count(ZIO_INTERMEDIATE) + zio_index_count(ZIO_ORIGINAL) > 0;
+}
+
+static void on_fault(uintptr_t addr, bool wp);
+
+static bool engine_start(void)
+{
+    if (state != ENGINE_OFF)
+        return state == ENGINE_ON;
+    state = ENGINE_BROKEN;
+    if (!index_ready) {
+        if (!zio_index_init(zio_policy.max_pages * 2))
+            return false;
+        zio_pool_init(&buf_pool, sizeof(struct zio_buf));
+        index_ready = true;
+    }
+    uffd = zio_uffd_open();
+    if (uffd < 0)
+        return false;
+    if (!zio_uffd_start_handler(uffd, on_fault)) {
+        close(uffd);
+        uffd = -1;
+        return false;
+    }
+    state = ENGINE_ON;
+    return true;
+}
+
+/* Calls fn on each run of untracked pages in [start, end). */
+static void for_untracked_runs(uintptr_t start, uintptr_t end,
+                               void (*fn)(uintptr_t start, size_t len, bool flag), bool flag)
+{
+    uintptr_t run = 0;
+
+    for (uintptr_t page = start; page <= end; page += ZIO_PAGE_SIZE) {
+        bool tracked = page == end || zio_index_lookup(page);
+
+        if (!tracked && !run)
+            run = page;
+        else if (tracked && run) {
+            fn(run, page - run, flag);
+            run = 0;
+        }
+    }
+}
+
+static void untrack_run(uintptr_t start, size_t len, bool unregister)
+{
+    /* Unregistering alone leaves write-protect bits in the page tables,
+     * which would come back to life when the range is registered again. */
+    zio_uffd_protect(uffd, start, len, false);
+    if (unregister)
+        zio_uffd_unregister(uffd, start, len);
+}
+
+/* Released originals are unprotected in batches, one ioctl per run: freeing
+ * a 1 MB buffer releases 256 of them.  Pages that became tracked again in
+ * the meantime are skipped.  Unregistering (which also unprotects) is only
+ * done when the engine is about to drop its lock: mid-operation, a page
+ * may be in the middle of becoming an intermediate. */
+static void flush_released(bool unregister)
+{
+    size_t i = 0;
+
+    while (i < nr_released) {
+        uintptr_t start = released[i];
+        uintptr_t end = start + ZIO_PAGE_SIZE;
+
+        for (i++; i < nr_released && released[i] == end; i++)
+            end += ZIO_PAGE_SIZE;
+        for_untracked_runs(start, end, untrack_run, unregister);
+    }
+    nr_released = 0;
+}
+
+/* Memory that no longer holds tracked pages leaves userfaultfd, so that
+ * its next first touch is an ordinary page fault, not a trip through the
+ * handler thread. */
+static void flush_dead(void)
+{
+    for (size_t i = 0; i < nr_dead; i++)
+        for_untracked_runs(dead[i].start, dead[i].end, untrack_run, true);
+    nr_dead = 0;
+}
+
+static void release_original(struct zio_page *orig)
+{
+    if (nr_released == RELEASED_MAX)
+        flush_released(false);
+    released[nr_released++] = orig->addr;
+    zio_index_remove(orig);
+}
+
+static void put_buf(struct zio_buf *buf)
+{
+    if (--buf->live == 0) {
+        /* Past capacity the range just stays registered: slower, not wrong. */
+        if (nr_dead < DEAD_MAX)
+            dead[nr_dead++] = (struct range){ buf->start, buf->end };
+        cds_list_del(&buf->lru);
+        zio_pool_put(&buf_pool, buf);
+    }
+}
+
+/* Forgets an intermediate page without filling it: its contents are dead. */
+static void drop_intermediate(struct zio_page *inter)
+{
+    for (int i = 0; i < 2; i++) {
+        struct zio_page *orig = inter->inter.deps[i].original;
+
+        if (!orig)
+            continue;
+        cds_list_del(&inter->inter.deps[i].node);
+        if (--orig->orig.nr_dependents == 0)
+            release_original(orig);
+    }
+    put_buf(inter->inter.buf);
+    zio_index_remove(inter);
+}
+
+/* Fills an intermediate page with its bytes and stops tracking it. */
+static void materialize(struct zio_page *inter)
+{
+    if (zio_uffd_copy(uffd, inter->addr, inter->inter.src) == 0)
+        zio_stat_add(pages_materialized, 1);
+    drop_intermediate(inter);
+}
+
+static void materialize_buf(struct zio_buf *buf)
+{
+    uintptr_t page, end = buf->end;
+
+    for (page = buf->start; page < end; page += ZIO_PAGE_SIZE) {
+        struct zio_page *entry = zio_index_lookup(page);
+
+        if (entry && entry->kind == ZIO_INTERMEDIATE && entry->inter.buf == buf) {
+            bool last = buf->live == 1;
+
+            materialize(entry);
+            if (last)
+                break;
+        }
+    }
+}
+
+/* Gives every intermediate reading from orig its bytes; orig is then
+ * released as its last dependent goes. */
+static void materialize_dependents(struct zio_page *orig)
+{
+    while (orig->orig.nr_dependents > 0) {
+        struct zio_dep *dep = cds_list_first_entry(&orig->orig.dependents,
+                                                   struct zio_dep, node);
+        materialize(dep->owner);
+    }
+}
+
+/* Makes a page safe to write from under the lock.  False if it is an
+ * original that an output in flight still reads from. */
+static bool prepare_page_for_write(uintptr_t page)
+{
+    struct zio_page *entry = zio_index_lookup(page);
+
+    if (!entry) {
+        /* Released originals keep their protection until the next flush. */
+        zio_uffd_zeropage(uffd, page, false);
+        zio_uffd_protect(uffd, page, ZIO_PAGE_SIZE, false);
+        return true;
+    }
+    if (entry->kind == ZIO_INTERMEDIATE) {
+        materialize(entry);
+        return true;
+    }
+    if (pins > 0)
+        return false;
+    materialize_dependents(entry);
+    zio_uffd_protect(uffd, page, ZIO_PAGE_SIZE, false);
+    return true;
+}
+
+/* Copies program memory under the lock: intermediate source pages are read
+ * at their originals, never-touched registered pages are zero-filled
+ * first so that reading them cannot fault into userfaultfd. */
+static void copy_resolved(void *dst, uintptr_t src, size_t len)
+{
+    char *out = dst;
+
+    while (len > 0) {
+        uintptr_t page = zio_page_down(src);
+        size_t piece = page + ZIO_PAGE_SIZE - src;
+        struct zio_page *entry = zio_index_lookup(page);
+        uintptr_t from = src;
+
+        if (piece > len)
+            piece = len;
+        if (entry && entry->kind == ZIO_INTERMEDIATE)
+            from = entry->inter.src + (src - page);
+        else if (!entry)
+            zio_uffd_zeropage(uffd, page, false);
+        zio_real.memcpy(out, (const void *)from, piece);
+        out += piece;
+        src += piece;
+        len -= piece;
+    }
+}
+
+static bool overlaps(uintptr_t a, size_t alen, uintptr_t b, size_t blen)
+{
+    return a < b + blen && b < a + alen;
+}
+
+static bool is_foreign(uintptr_t start, size_t len)
+{
+    if (foreign_overflow)
+        return true;
+    for (size_t i = 0; i < nr_foreign; i++) {
+        if (overlaps(start, len, foreign[i].start, foreign[i].end - foreign[i].start))
+            return true;
+    }
+    return false;
+}
+
+/* Where the 4 KB at s really live, following a chain of elided copies;
+ * 0 when they straddle pages with unrelated sources. */
+static uintptr_t resolve_source(uintptr_t s)
+{
+    uintptr_t page = zio_page_down(s);
+    struct zio_page *first = zio_index_lookup(page), *second;
+    bool first_inter = first && first->kind == ZIO_INTERMEDIATE;
+    bool second_inter;
+
+    if (first_inter)
+        cds_list_move(&first->inter.buf->lru, &lru);
+    if (s == page)
+        return first_inter ? first->inter.src : s;
+    second = zio_index_lookup(page + ZIO_PAGE_SIZE);
+    second_inter = second && second->kind == ZIO_INTERMEDIATE;
+    if (!first_inter && !second_inter)
+        return s;
+    if (first_inter && second_inter &&
+        second->inter.src == first->inter.src + ZIO_PAGE_SIZE)
+        return first->inter.src + (s - page);
+    return 0;
+}
+
+static bool plan_reserve(size_t pages)
+{
+    size_t cap = plan_cap ? plan_cap : 256;
+    void *mem;
+
+    if (pages <= plan_cap)
+        return true;
+    while (cap < pages)
+        cap *= 2;
+    mem = mmap(NULL, cap * sizeof(*plan), PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        return false;
+    if (plan)
+        munmap(plan, plan_cap * sizeof(*plan));
+    plan = mem;
+    plan_cap = cap;
+    return true;
+}
+
+/* Registers and write-protects the pages holding [src, src + 4 KB) as
+ * originals of inter.  False if they could not be protected. */
+static bool attach_original(struct zio_page *inter, int slot, uintptr_t page)
+{
+    struct zio_page *orig = zio_index_lookup(page);
+
+    if (!orig) {
+        orig = zio_index_insert(page, ZIO_ORIGINAL);
+        if (!orig)
+            return false;
+        if (!zio_uffd_protect(uffd, page, ZIO_PAGE_SIZE, true)) {
+            zio_index_remove(orig);
+            return false;
+        }
+    }
+    inter->inter.deps[slot].original = orig;
+    inter->inter.deps[slot].owner = inter;
+    cds_list_add_tail(&inter->inter.deps[slot].node, &orig->orig.dependents);
+    orig->orig.nr_dependents++;
+    return true;
+}
+
+static void collect_garbage(void)
+{
+    while (zio_index_count(ZIO_INTERMEDIATE) > zio_policy.max_pages && !cds_list_empty(&lru)) {
+        struct zio_buf *oldest = cds_list_entry(lru.prev, struct zio_buf, lru);
+
+        materialize_buf(oldest);
+        zio_stat_add(gc_evictions, 1);
+    }
+}
+
+/* Everything that can make the elision fail, checked before any change. */
+static bool plan_copy(uintptr_t dst, uintptr_t src, size_t len,
+                      const struct zio_split *split, size_t *elidable)
+{
+    size_t pages = (split->core_end - split->core_start) / ZIO_PAGE_SIZE;
+    uintptr_t lo = zio_page_down(dst), hi = zio_page_up(dst + len);
+    uintptr_t run_start = 0, run_end = 0;
+
+    if (!plan_reserve(pages))
+        return false;
+    if (pins > 0) {
+        for (uintptr_t page = lo; page < hi; page += ZIO_PAGE_SIZE) {
+            struct zio_page *entry = zio_index_lookup(page);
+
+            if (entry && entry->kind == ZIO_ORIGINAL)
+                return false;
+        }
+    }
+    *elidable = 0;
+    for (size_t i = 0; i < pages; i++) {
+        uintptr_t s = resolve_source(src + (split->core_start - dst) + i * ZIO_PAGE_SIZE);
+
+        if (s && overlaps(s, ZIO_PAGE_SIZE, lo, hi - lo))
+            s = 0;
+        plan[i] = s;
+        if (!s)
+            continue;
+        (*elidable)++;
+        /* Register the originals' pages, one ioctl per contiguous run. */
+        uintptr_t first = zio_page_down(s), last = zio_page_up(s + ZIO_PAGE_SIZE);
+        if (run_end && first <= run_end && last >= run_start) {
+            if (first < run_start)
+                run_start = first;
+            if (last > run_end)
+                run_end = last;
+            continue;
+        }
+        if (run_end && (is_foreign(run_start, run_end - run_start) ||
+                        !zio_uffd_register(uffd, run_start, run_end - run_start)))
+            return false;
+        run_start = first;
+        run_end = last;
+    }
+    if (*elidable == 0)
+        return false;
+    if (is_foreign(run_start, run_end - run_start) ||
+        !zio_uffd_register(uffd, run_start, run_end - run_start))
+        return false;
+    return zio_uffd_register(uffd, split->core_start, split->core_end - split->core_start);
+}
+
+/* Brings the originals into memory so that they can be write-protected:
+ * a never-touched page of a registered range reads as zeros but has no
+ * page to protect.  mincore() finds those in one call per run. */
+static void make_originals_present(size_t pages)
+{
+    unsigned char resident[64];
+
+    for (size_t i = 0; i < pages; i++) {
+        uintptr_t start, end;
+
+        if (!plan[i])
+            continue;
+        start = zio_page_down(plan[i]);
+        end = zio_page_up(plan[i] + ZIO_PAGE_SIZE);
+        /* Extend over following pages whose sources continue this run. */
+        while (i + 1 < pages && plan[i + 1] && zio_page_down(plan[i + 1]) <= end &&
+               zio_page_down(plan[i + 1]) >= start &&
+               (end - start) / ZIO_PAGE_SIZE < sizeof(resident) - 1) {
+            i++;
+            end = zio_page_up(plan[i] + ZIO_PAGE_SIZE);
+        }
+        if (mincore((void *)start, end - start, resident) != 0)
+            continue;
+        for (size_t k = 0; k < (end - start) / ZIO_PAGE_SIZE; k++) {
+            uintptr_t page = start + k * ZIO_PAGE_SIZE;
+
+            if (!(resident[k] & 1) && !zio_index_lookup(page))
+                zio_uffd_zeropage(uffd, page, false);
+        }
+    }
+}
+
+static bool elide_locked(uintptr_t dst, uintptr_t src, size_t len, const struct zio_split *split)
+{
+    size_t pages = (split->core_end - split->core_start) / ZIO_PAGE_SIZE;
+    uintptr_t lo = zio_page_down(dst), hi = zio_page_up(dst + len);
+    struct zio_buf *buf;
+    size_t elidable;
+
+    if (forks_pending > 0 || is_foreign(dst, len) ||
+        !plan_copy(dst, src, len, split, &elidable))
+        return false;
+
+    /* From here on the copy is ours.  Old state of the destination goes
+     * first: its core is about to be replaced, its fringes written. */
+    for (uintptr_t page = lo; page < hi; page += ZIO_PAGE_SIZE) {
+        bool core = page >= split->core_start && page < split->core_end;
+        struct zio_page *entry = zio_index_lookup(page);
+
+        if (!core)
+            prepare_page_for_write(page);
+        else if (entry && entry->kind == ZIO_INTERMEDIATE)
+            drop_intermediate(entry);
+        else if (entry)
+            materialize_dependents(entry);
+    }
+    make_originals_present(pages);
+    if (zio_real.madvise((void *)split->core_start, split->core_end - split->core_start,
+                         MADV_DONTNEED) != 0)
+        return false;
+
+    copy_resolved((void *)dst, src, split->head_len);
+    copy_resolved((void *)split->core_end, src + (split->core_end - dst), split->tail_len);
+
+    buf = zio_pool_get(&buf_pool);
+    if (buf) {
+        buf->start = split->core_start;
+        buf->end = split->core_end;
+        buf->live = 1;      /* held by us until the loop is done */
+        buf->elided = elidable;
+        buf->touched = 0;
+        cds_list_add(&buf->lru, &lru);
+    }
+    for (size_t i = 0; i < pages; i++) {
+        uintptr_t page = split->core_start + i * ZIO_PAGE_SIZE;
+        uintptr_t s = plan[i];
+        struct zio_page *inter = (s && buf) ? zio_index_insert(page, ZIO_INTERMEDIATE) : NULL;
+
+        if (!inter) {
+            /* Straddles unrelated sources, or out of memory: fill it now. */
+            copy_resolved(bounce, src + (page - dst), ZIO_PAGE_SIZE);
+            zio_uffd_copy(uffd, page, (uintptr_t)bounce);
+            continue;
+        }
+        inter->inter.src = s;
+        inter->inter.buf = buf;
+        buf->live++;
+        if (!attach_original(inter, 0, zio_page_down(s)) ||
+            (zio_page_down(s) != zio_page_down(s + ZIO_PAGE_SIZE - 1) &&
+             !attach_original(inter, 1, zio_page_down(s + ZIO_PAGE_SIZE - 1))))
+            materialize(inter);
+    }
+    if (buf) {
+        zio_stat_add(bytes_elided, (buf->live - 1) * ZIO_PAGE_SIZE);
+        put_buf(buf);
+    }
+    zio_stat_add(copies_elided, 1);
+    collect_garbage();
+    return true;
+}
+
+bool zio_engine_copy(void *dstv, const void *srcv, size_t len)
+{
+    uintptr_t dst = (uintptr_t)dstv, src = (uintptr_t)srcv;
+    struct zio_split split;
+    sigset_t saved;
+    bool candidate, done;
+
+    if (in_engine || state == ENGINE_BROKEN || !zio_split_copy(dst, len, &split) ||
+        overlaps(dst, len, src, len) || zio_cold_check(split.core_start))
+        return false;
+
+    /* Only IO data is worth tracking: a recent input, or already elided. */
+    urcu_bp_read_lock();
+    candidate = zio_input_overlaps(src, src + len) || zio_index_any_in(src, src + len);
+    urcu_bp_read_unlock();
+    if (!candidate)
+        return false;
+
+    engine_lock(&saved);
+    done = engine_start() && elide_locked(dst, src, len, &split);
+    engine_unlock(&saved);
+    if (!done)
+        zio_stat_add(fallbacks, 1);
+    return done;
+}
+
+static void on_fault(uintptr_t addr, bool wp)
+{
+    uintptr_t page = zio_page_down(addr);
+    struct zio_page *entry;
+    sigset_t saved;
+
+    engine_lock(&saved);
+    entry = zio_index_lookup(page);
+    if (wp) {
+        zio_stat_add(faults_wp, 1);
+        if (entry && entry->kind == ZIO_ORIGINAL && pins > 0) {
+            size_t i;
+
+            for (i = 0; i < nr_deferred && deferred[i] != page; i++)
+                ;
+            while (i == nr_deferred && nr_deferred == DEFERRED_MAX && pins > 0)
+                pthread_cond_wait(&unpinned, &engine_mutex);
+            if (pins > 0) {
+                if (i == nr_deferred)
+                    deferred[nr_deferred++] = page;
+                engine_unlock(&saved);
+                return;
+            }
+            entry = zio_index_lookup(page);
+        }
+        if (entry && entry->kind == ZIO_ORIGINAL)
+            materialize_dependents(entry);
+        else
+            zio_uffd_protect(uffd, page, ZIO_PAGE_SIZE, false);
+    } else {
+        zio_stat_add(faults_missing, 1);
+        if (entry && entry->kind == ZIO_INTERMEDIATE) {
+            struct zio_buf *buf = entry->inter.buf;
+
+            buf->touched++;
+            if (zio_policy_too_touched(&zio_policy, buf->touched * ZIO_PAGE_SIZE,
+                                       buf->elided * ZIO_PAGE_SIZE)) {
+                zio_cold_mark(buf->start);
+                materialize_buf(buf);
+            } else {
+                materialize(entry);
+            }
+        } else {
+            zio_uffd_zeropage(uffd, page, true);
+        }
+    }
+    engine_unlock(&saved);
+}
+
+bool zio_engine_realloc_needed(void *ptr, size_t usable)
+{
+    uintptr_t start = (uintptr_t)ptr;
+    bool tracked;
+
+    if (!tracking_anything())
+        return false;
+    urcu_bp_read_lock();
+    tracked = zio_index_any_in(start, start + usable);
+    urcu_bp_read_unlock();
+    return tracked;
+}
+
+void zio_engine_prepare_overwrite(const void *bufv, size_t len)
+{
+    uintptr_t start = (uintptr_t)bufv, end = start + len;
+    sigset_t saved;
+    bool tracked;
+
+    if (in_engine || !tracking_anything())
+        return;
+    urcu_bp_read_lock();
+    tracked = zio_index_any_in(start, end);
+    urcu_bp_read_unlock();
+    if (!tracked)
+        return;
+    engine_lock(&saved);
+    for (uintptr_t page = zio_page_down(start); page < end; page += ZIO_PAGE_SIZE) {
+        struct zio_page *entry = zio_index_lookup(page);
+
+        /* A pinned original is left for the fault path to defer. */
+        if (entry && (entry->kind == ZIO_INTERMEDIATE || pins == 0))
+            prepare_page_for_write(page);
+    }
+    engine_unlock(&saved);
+}
+
+struct forget_walk {
+    uintptr_t start, end;
+    enum zio_forget mode;
+    bool blocked;       /* met an original pinned by an output */
+};
+
+static void forget_entry(struct zio_page *entry, struct forget_walk *walk)
+{
+    if (entry->kind == ZIO_INTERMEDIATE) {
+        if (walk->mode != ZIO_KEEP)
+            drop_intermediate(entry);
+        else
+            materialize(entry);
+    } else if (pins > 0) {
+        walk->blocked = true;
+    } else {
+        materialize_dependents(entry);
+    }
+}
+
+static void forget_visit(struct zio_page *entry, void *arg)
+{
+    struct forget_walk *walk = arg;
+
+    if (entry->addr >= walk->start && entry->addr < walk->end && !walk->blocked)
+        forget_entry(entry, walk);
+}
+
+void zio_engine_forget(uintptr_t start, uintptr_t end, enum zio_forget mode)
+{
+    struct forget_walk walk = { .start = start, .end = end, .mode = mode };
+    size_t entries, pages = (end - start) / ZIO_PAGE_SIZE;
+    sigset_t saved;
+
+    if (in_engine || start >= end || !tracking_anything())
+        return;
+    if (pages <= 1024) {
+        bool tracked;
+
+        urcu_bp_read_lock();
+        tracked = zio_index_any_in(start, end);
+        urcu_bp_read_unlock();
+        if (!tracked)
+            return;
+    }
+    engine_lock(&saved);
+    do {
+        walk.blocked = false;
+        entries = zio_index_count(ZIO_INTERMEDIATE) + zio_index_count(ZIO_ORIGINAL);
+        if (pages <= 4 * entries) {
+            for (uintptr_t page = start; page < end && !walk.blocked; page += ZIO_PAGE_SIZE) {
+                struct zio_page *entry = zio_index_lookup(page);
+
+                if (entry)
+                    forget_entry(entry, &walk);
+            }
+        } else {
+            zio_index_for_each(forget_visit, &walk);
+        }
+        /* The originals' memory is about to go away or move: wait for the
+         * outputs reading it. */
+        if (walk.blocked)
+            pthread_cond_wait(&unpinned, &engine_mutex);
+    } while (walk.blocked);
+    /* Dead memory need not stay registered: later first touches then
+     * fault in the kernel alone instead of through the handler thread. */
+    if (mode == ZIO_DISCARD && state == ENGINE_ON && pages <= UNREGISTER_MAX_PAGES &&
+        nr_dead < DEAD_MAX)
+        dead[nr_dead++] = (struct range){ start, end };
+    engine_unlock(&saved);
+}
+
+void zio_engine_note_foreign(uintptr_t start, size_t len)
+{
+    sigset_t saved;
+
+    engine_lock(&saved);
+    if (nr_foreign == FOREIGN_MAX)
+        foreign_overflow = true;    /* stop eliding rather than guess */
+    else
+        foreign[nr_foreign++] = (struct range){ start, start + len };
+    engine_unlock(&saved);
+}
+
+void zio_engine_drop_foreign(uintptr_t start, size_t len)
+{
+    sigset_t saved;
+
+    if (nr_foreign == 0)
+        return;
+    engine_lock(&saved);
+    for (size_t i = 0; i < nr_foreign;) {
+        /* Only whole mappings are dropped; a partly unmapped one stays
+         * listed, which merely keeps us from eliding near it. */
+        if (foreign[i].start >= start && foreign[i].end <= start + len)
+            foreign[i] = foreign[--nr_foreign];
+        else
+            i++;
+    }
+    engine_unlock(&saved);
+}
+
+static bool append_iov(struct iovec *out, int *count, int max, uintptr_t base, size_t len)
+{
+    if (*count > 0) {
+        struct iovec *last = &out[*count - 1];
+
+        if ((uintptr_t)last->iov_base + last->iov_len == base) {
+            last->iov_len += len;
+            return true;
+        }
+    }
+    if (*count == max)
+        return false;
+    out[*count].iov_base = (void *)base;
+    out[*count].iov_len = len;
+    (*count)++;
+    return true;
+}
+
+static bool any_intermediate(const struct iovec *iov, int iovcnt)
+{
+    for (int i = 0; i < iovcnt; i++) {
+        uintptr_t start = (uintptr_t)iov[i].iov_base;
+        uintptr_t end = start + iov[i].iov_len;
+
+        if (iov[i].iov_len < ZIO_PAGE_SIZE / 2)
+            continue;   /* could touch at most a sliver of one page */
+        for (uintptr_t page = zio_page_down(start); page < end; page += ZIO_PAGE_SIZE) {
+            struct zio_page *entry = zio_index_lookup(page);
+
+            if (entry && entry->kind == ZIO_INTERMEDIATE)
+                return true;
+        }
+    }
+    return false;
+}
+
+int zio_engine_output_begin(const struct iovec *iov, int iovcnt,
+                            struct iovec *out, int out_max)
+{
+    int count = 0;
+    bool substituted = false, fits = true;
+    sigset_t saved;
+
+    if (in_engine || zio_index_count(ZIO_INTERMEDIATE) == 0)
+        return -1;
+    urcu_bp_read_lock();
+    fits = any_intermediate(iov, iovcnt);
+    urcu_bp_read_unlock();
+    if (!fits)
+        return -1;
+
+    engine_lock(&saved);
+    for (int i = 0; i < iovcnt && fits; i++) {
+        uintptr_t pos = (uintptr_t)iov[i].iov_base;
+        uintptr_t end = pos + iov[i].iov_len;
+
+        while (pos < end && fits) {
+            uintptr_t page = zio_page_down(pos);
+            uintptr_t piece_end = page + ZIO_PAGE_SIZE < end ? page + ZIO_PAGE_SIZE : end;
+            struct zio_page *entry = zio_index_lookup(page);
+            uintptr_t base = pos;
+
+            if (entry && entry->kind == ZIO_INTERMEDIATE) {
+                base = entry->inter.src + (pos - page);
+                substituted = true;
+            }
+            fits = append_iov(out, &count, out_max, base, piece_end - pos);
+            pos = piece_end;
+        }
+    }
+    /* All or nothing: a shortened gather would split datagrams. */
+    if (!substituted || !fits) {
+        engine_unlock(&saved);
+        return -1;
+    }
+    pins++;
+    engine_unlock(&saved);
+    zio_stat_add(outputs_gathered, 1);
+    return count;
+}
+
+void zio_engine_output_end(void)
+{
+    sigset_t saved;
+
+    engine_lock(&saved);
+    if (--pins == 0) {
+        for (size_t i = 0; i < nr_deferred; i++) {
+            struct zio_page *entry = zio_index_lookup(deferred[i]);
+
+            if (entry && entry->kind == ZIO_ORIGINAL)
+                materialize_dependents(entry);
+            else
+                zio_uffd_protect(uffd, deferred[i], ZIO_PAGE_SIZE, false);
+        }
+        nr_deferred = 0;
+        pthread_cond_broadcast(&unpinned);
+    }
+    engine_unlock(&saved);
+}
+
+static void materialize_visit(struct zio_page *entry, void *arg)
+{
+    (void)arg;
+    if (entry->kind == ZIO_INTERMEDIATE)
+        materialize(entry);
+}
+
+/* A child gets no userfaultfd registrations, so it must inherit memory
+ * that holds every byte: fill all elided pages before the fork and elide
+ * nothing until it is done.  The lock is not held across fork() itself:
+ * other threads may hold allocator locks that fork() needs while they wait
+ * for a fault, and faults need the lock. */
+void zio_engine_fork_prepare(void)
+{
+    sigset_t saved;
+
+    engine_lock(&saved);
+    forks_pending++;
+    while (pins > 0)
+        pthread_cond_wait(&unpinned, &engine_mutex);
+    if (state == ENGINE_ON) {
+        zio_index_for_each(materialize_visit, NULL);
+    }
+    engine_unlock(&saved);
+    urcu_bp_before_fork();
+}
+
+void zio_engine_fork_parent(void)
+{
+    sigset_t saved;
+
+    urcu_bp_after_fork_parent();
+    engine_lock(&saved);
+    forks_pending--;
+    engine_unlock(&saved);
+}
+
+void zio_engine_fork_child(void)
+{
+    urcu_bp_after_fork_child();
+    /* Threads other than this one are gone, possibly mid-operation: the
+     * lock and the deferred work they held go with them.  The descriptor
+     * still speaks for the parent's address space and the handler thread
+     * did not come along: start afresh on first use. */
+    pthread_mutex_init(&engine_mutex, NULL);
+    pthread_cond_init(&unpinned, NULL);
+    if (state == ENGINE_ON) {
+        close(uffd);
+        uffd = -1;
+        state = ENGINE_OFF;
+    }
+    if (index_ready)
+        zio_index_reset();
+    nr_released = 0;
+    nr_dead = 0;
+    nr_deferred = 0;
+    pins = 0;
+    forks_pending = 0;
+}

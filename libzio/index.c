@@ -1,0 +1,204 @@
+/* The page index: which pages are elided and which are protected originals.
+ *
+ * Lookups happen on every large memcpy and every large write, concurrently
+ * from all threads, so they run under RCU (the bulletproof flavour, which
+ * needs no thread registration and so suits a preloaded library) and take
+ * no lock.  Mutations are rare by comparison (one per elided copy, fault or
+ * free) and are serialized by the engine lock held by the caller.  Removed
+ * entries sit in a limbo list until a grace period has passed.
+ *
+ * Per-page keys keep both lookups and partial updates (a fault resolving
+ * one page in the middle of a buffer) O(1); a 1 MB buffer is 256 entries,
+ * cheap next to the 1 MB copy it replaces. */
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <urcu-bp.h>
+#include <urcu/rcuhlist.h>
+
+#include "zio/index.h"
+#include "zio/page.h"
+
+#define POOL_CHUNK (2UL << 20)
+#define LIMBO_BATCH 1024
+
+void zio_pool_init(struct zio_pool *pool, size_t object_size)
+{
+    pool->object_size = (object_size + 15) & ~(size_t)15;
+    pool->free_list = NULL;
+    pool->chunk = NULL;
+    pool->chunk_left = 0;
+}
+
+void *zio_pool_get(struct zio_pool *pool)
+{
+    void *object = pool->free_list;
+
+    if (object) {
+        pool->free_list = *(void **)object;
+        return object;
+    }
+    if (pool->chunk_left < pool->object_size) {
+        void *chunk = mmap(NULL, POOL_CHUNK, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (chunk == MAP_FAILED)
+            return NULL;
+        pool->chunk = chunk;
+        pool->chunk_left = POOL_CHUNK;
+    }
+    object = pool->chunk;
+    pool->chunk += pool->object_size;
+    pool->chunk_left -= pool->object_size;
+    return object;
+}
+
+void zio_pool_put(struct zio_pool *pool, void *object)
+{
+    *(void **)object = pool->free_list;
+    pool->free_list = object;
+}
+
+static struct cds_hlist_head *buckets;
+static size_t bucket_mask;
+static struct zio_pool page_pool;
+static struct zio_page *limbo;
+static size_t limbo_len;
+static size_t counts[2];
+
+bool zio_index_init(size_t nr_buckets)
+{
+    size_t n = 1;
+
+    while (n < nr_buckets)
+        n <<= 1;
+    buckets = mmap(NULL, n * sizeof(*buckets), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (buckets == MAP_FAILED) {
+        buckets = NULL;
+        return false;
+    }
+    bucket_mask = n - 1;
+    zio_pool_init(&page_pool, sizeof(struct zio_page));
+    return true;
+}
+
+static struct cds_hlist_head *bucket_of(uintptr_t page)
+{
+    uintptr_t h = (page / ZIO_PAGE_SIZE) * 0x9E3779B97F4A7C15ULL;
+    return &buckets[(h >> 32) & bucket_mask];
+}
+
+struct zio_page *zio_index_lookup(uintptr_t page)
+{
+    struct zio_page *entry;
+
+    cds_hlist_for_each_entry_rcu_2(entry, bucket_of(page), hash) {
+        if (entry->addr == page)
+            return entry;
+    }
+    return NULL;
+}
+
+bool zio_index_any_in(uintptr_t start, uintptr_t end)
+{
+    uintptr_t page;
+
+    if (uatomic_read(&counts[ZIO_INTERMEDIATE]) == 0 &&
+        uatomic_read(&counts[ZIO_ORIGINAL]) == 0)
+        return false;
+    for (page = zio_page_down(start); page < end; page += ZIO_PAGE_SIZE) {
+        if (zio_index_lookup(page))
+            return true;
+    }
+    return false;
+}
+
+size_t zio_index_count(enum zio_page_kind kind)
+{
+    return uatomic_read(&counts[kind]);
+}
+
+struct zio_page *zio_index_insert(uintptr_t page, enum zio_page_kind kind)
+{
+    struct zio_page *entry = zio_pool_get(&page_pool);
+
+    if (!entry)
+        return NULL;
+    entry->addr = page;
+    entry->kind = kind;
+    entry->removed = false;
+    entry->limbo_next = NULL;
+    if (kind == ZIO_ORIGINAL) {
+        CDS_INIT_LIST_HEAD(&entry->orig.dependents);
+        entry->orig.nr_dependents = 0;
+    } else {
+        entry->inter.src = 0;
+        entry->inter.buf = NULL;
+        entry->inter.deps[0].original = NULL;
+        entry->inter.deps[1].original = NULL;
+    }
+    cds_hlist_add_head_rcu(&entry->hash, bucket_of(page));
+    uatomic_set(&counts[kind], counts[kind] + 1);
+    return entry;
+}
+
+void zio_index_remove(struct zio_page *entry)
+{
+    cds_hlist_del_rcu(&entry->hash);
+    entry->removed = true;
+    uatomic_set(&counts[entry->kind], counts[entry->kind] - 1);
+    entry->limbo_next = limbo;
+    limbo = entry;
+    limbo_len++;
+}
+
+void zio_index_reclaim(bool force)
+{
+    struct zio_page *entry, *next;
+
+    if (limbo_len == 0 || (!force && limbo_len < LIMBO_BATCH))
+        return;
+    urcu_bp_synchronize_rcu();
+    for (entry = limbo; entry; entry = next) {
+        next = entry->limbo_next;
+        zio_pool_put(&page_pool, entry);
+    }
+    limbo = NULL;
+    limbo_len = 0;
+}
+
+void zio_index_for_each(void (*fn)(struct zio_page *entry, void *arg), void *arg)
+{
+    size_t i;
+
+    for (i = 0; i <= bucket_mask; i++) {
+        struct cds_hlist_node *node = buckets[i].next;
+
+        while (node) {
+            struct zio_page *entry = caa_container_of(node, struct zio_page, hash);
+
+            /* Removal keeps `next` intact, so the walk survives fn removing
+             * this or any later entry; removed ones are skipped. */
+            node = node->next;
+            if (!entry->removed)
+                fn(entry, arg);
+        }
+    }
+}
+
+void zio_index_reset(void)
+{
+    struct zio_page *entry, *next;
+    size_t i;
+
+    /* Only the forking thread exists in a child: no reader can hold a
+     * reference, so limbo goes straight back to the pool. */
+    for (entry = limbo; entry; entry = next) {
+        next = entry->limbo_next;
+        zio_pool_put(&page_pool, entry);
+    }
+    limbo = NULL;
+    limbo_len = 0;
+    for (i = 0; i <= bucket_mask; i++)
+        buckets[i].next = NULL;
+    counts[ZIO_INTERMEDIATE] = counts[ZIO_ORIGINAL] = 0;
+}

@@ -1,0 +1,197 @@
+/* The kernel side of libzio: userfaultfd.
+ *
+ * Elided destination pages are left unmapped in a range registered for
+ * "missing" faults; originals are write-protected in a range registered for
+ * write-protect faults.  One handler thread reads fault messages and asks the
+ * engine to resolve them.
+ *
+ * Why a handler thread rather than resolving in the faulting thread
+ * (UFFD_FEATURE_SIGBUS): in SIGBUS mode a fault taken by the kernel on the
+ * program's behalf (a read(), write() or any syscall we do not interpose that
+ * touches an elided page) fails with EFAULT instead of waiting, which would
+ * change what the program sees; and SIGBUS would collide with the program's
+ * own handlers.  A thread keeps every access correct; the engine resolves
+ * the common cases (buffers about to be overwritten by read(), fringes) in
+ * the calling thread before the kernel ever faults. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "zio/page.h"
+
+/* Kept far above the descriptors a program usually uses, so that code that
+ * closes "its" low descriptors does not close ours. */
+#define UFFD_FD_FLOOR 900
+
+static int uffd_create(void)
+{
+    return (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+}
+
+int zio_uffd_open(void)
+{
+    struct uffdio_api api = { .api = UFFD_API, .features = 0 };
+    uint64_t needed = UFFD_FEATURE_PAGEFAULT_FLAG_WP;
+    int fd, high;
+
+    fd = uffd_create();
+    if (fd < 0)
+        return -1;
+    /* First handshake only asks what the kernel supports. */
+    if (ioctl(fd, UFFDIO_API, &api) < 0 || (api.features & needed) != needed) {
+        close(fd);
+        return -1;
+    }
+    close(fd);
+
+    fd = uffd_create();
+    if (fd < 0)
+        return -1;
+    api.api = UFFD_API;
+    api.features = needed;
+    if (ioctl(fd, UFFDIO_API, &api) < 0 ||
+        !(api.ioctls & (1ULL << _UFFDIO_REGISTER))) {
+        close(fd);
+        return -1;
+    }
+    high = fcntl(fd, F_DUPFD_CLOEXEC, UFFD_FD_FLOOR);
+    if (high >= 0) {
+        close(fd);
+        fd = high;
+    }
+    return fd;
+}
+
+bool zio_uffd_register(int uffd, uintptr_t start, size_t len)
+{
+    struct uffdio_register reg = {
+        .range = { .start = start, .len = len },
+        .mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP,
+    };
+
+    return ioctl(uffd, UFFDIO_REGISTER, &reg) == 0;
+}
+
+void zio_uffd_unregister(int uffd, uintptr_t start, size_t len)
+{
+    struct uffdio_range range = { .start = start, .len = len };
+
+    /* Failure leaves the range registered, which only costs a zero-fill
+     * fault on the next first touch. */
+    (void)ioctl(uffd, UFFDIO_UNREGISTER, &range);
+}
+
+static void wake(int uffd, uintptr_t page)
+{
+    struct uffdio_range range = { .start = page, .len = ZIO_PAGE_SIZE };
+
+    (void)ioctl(uffd, UFFDIO_WAKE, &range);
+}
+
+int zio_uffd_copy(int uffd, uintptr_t dst_page, uintptr_t src)
+{
+    struct uffdio_copy copy = {
+        .dst = dst_page, .src = src, .len = ZIO_PAGE_SIZE, .mode = 0,
+    };
+
+    for (;;) {
+        if (ioctl(uffd, UFFDIO_COPY, &copy) == 0)
+            return 0;
+        if (errno == EAGAIN && copy.copy <= 0)
+            continue;       /* the address space changed under us: retry */
+        if (errno == EEXIST) {
+            /* Someone mapped it first; a waiter still needs waking. */
+            wake(uffd, dst_page);
+            return 0;
+        }
+        wake(uffd, dst_page);
+        return -errno;
+    }
+}
+
+void zio_uffd_zeropage(int uffd, uintptr_t page, bool wake_waiters)
+{
+    struct uffdio_zeropage zero = {
+        .range = { .start = page, .len = ZIO_PAGE_SIZE }, .mode = 0,
+    };
+
+    /* An unregistered or already-present page needs nothing: both are fine,
+     * but a thread that faulted on a page someone else filled must be woken. */
+    if (ioctl(uffd, UFFDIO_ZEROPAGE, &zero) < 0 && errno == EEXIST && wake_waiters)
+        wake(uffd, page);
+}
+
+bool zio_uffd_protect(int uffd, uintptr_t start, size_t len, bool protect)
+{
+    struct uffdio_writeprotect wp = {
+        .range = { .start = start, .len = len },
+        .mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+    };
+
+    while (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0) {
+        if (errno != EAGAIN)
+            return false;
+    }
+    return true;
+}
+
+struct handler_args {
+    int uffd;
+    void (*on_fault)(uintptr_t addr, bool wp);
+};
+
+static struct handler_args handler_args;
+
+static void *handler_main(void *arg)
+{
+    struct handler_args *args = arg;
+    struct pollfd pfd = { .fd = args->uffd, .events = POLLIN };
+    struct uffd_msg msgs[16];
+
+    for (;;) {
+        ssize_t n = read(args->uffd, msgs, sizeof(msgs));
+
+        if (n < 0) {
+            if (errno == EAGAIN)
+                (void)poll(&pfd, 1, -1);
+            else if (errno != EINTR)
+                return NULL;
+            continue;
+        }
+        for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
+            if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+                continue;
+            args->on_fault((uintptr_t)msgs[i].arg.pagefault.address,
+                           msgs[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP);
+        }
+    }
+}
+
+bool zio_uffd_start_handler(int uffd, void (*on_fault)(uintptr_t addr, bool wp))
+{
+    sigset_t all, old;
+    pthread_attr_t attr;
+    pthread_t thread;
+    int rc;
+
+    handler_args.uffd = uffd;
+    handler_args.on_fault = on_fault;
+    /* The thread inherits this mask: program signals never land on it. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&thread, &attr, handler_main, &handler_args);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0)
+        pthread_setname_np(thread, "zio-fault");
+    return rc == 0;
+}
