@@ -254,8 +254,15 @@ static unsigned poll_ctx(struct fp_core *c, struct fp_ctx *ctx)
         memcpy(&e, slot, sizeof(e));
         tas_ring_cons_release(&ctx->tx);
 
-        switch (fp_app_entry_check(&e, ctx->app, fp.flows, fp.sflows,
-                                   fp.geo.max_flows)) {
+        enum fp_entry_verdict v = fp_app_entry_check(&e, ctx->app, fp.flows,
+                                                     fp.sflows, fp.geo.max_flows);
+        /* The application may act on CONNECTED or ACCEPT before we have
+         * run the INSTALL the slow path queued ahead of it: run what is
+         * pending before judging an entry for a flow we do not serve. */
+        while (v != FP_ENTRY_OK && fp_cmd_poll(c) > 0)
+            v = fp_app_entry_check(&e, ctx->app, fp.flows, fp.sflows,
+                                   fp.geo.max_flows);
+        switch (v) {
         case FP_ENTRY_OK:
             apply_entry(c, &e);
             break;
