@@ -290,9 +290,22 @@ static int conn_from_reply(struct tas_context *ctx, const struct tas_ctl_conn *r
         ctx_take_sp_events(ctx);
         c = idmap_get(&ctx->flows, r->flow_id);
     }
+    if (c != NULL && c->kind != CONN_EMBRYO) {
+        /* The slow path says the id is free: the old flow is over, whatever
+         * we missed.  The old record keeps its rings but gets no events. */
+        static bool reported;
+        if (!reported)
+            tas_log("flow id %u handed out again before its CLOSED arrived "
+                    "(protocol: flow lifecycle)", r->flow_id);
+        reported = true;
+        if (c->kind == CONN_CLOSING)
+            conn_free(c);
+        else
+            idmap_del(&ctx->flows, r->flow_id);
+        c = NULL;
+    }
     if (!ring_in_payload(r->rx_base, r->rx_size) ||
-        !ring_in_payload(r->tx_base, r->tx_size) || r->rx_ready > r->rx_size ||
-        (c != NULL && c->kind != CONN_EMBRYO)) {
+        !ring_in_payload(r->tx_base, r->tx_size) || r->rx_ready > r->rx_size) {
         tas_log("the slow path handed out flow %u with invalid rings",
                 r->flow_id);
         return -EPROTO;

@@ -188,6 +188,8 @@ int ioctl(int fd, unsigned long req, ...)
     if (s == NULL)
         return libc.ioctl(fd, req, arg);
     int *iarg = arg;
+    /* Counts must include what the service has queued for us. */
+    shim_drain();
     switch (req) {
     case FIONREAD:
         *iarg = sock_rx_bytes(s);

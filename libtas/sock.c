@@ -546,6 +546,7 @@ int sock_getsockopt(struct sock *s, int level, int name, void *val,
     if (level == SOL_SOCKET) {
         switch (name) {
         case SO_ERROR:
+            shim_drain();
             v = s->so_error;
             s->so_error = 0;
             if (v == 0 && s->conn != NULL && s->state == SOCK_CONNECTED)
