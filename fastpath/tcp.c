@@ -100,7 +100,6 @@ static void process_ack(struct tas_flow *f, struct fp_flow *p,
             f->flags |= TAS_FLOW_F_FIN_SENT;
             res->fin_acked = true;
         }
-        res->acked = n;
         res->tx_progress = true;
     } else if (s->ack == f->snd_una && s->len == 0 && new_wnd == old_wnd &&
                !(s->flags & TAS_TCP_FIN) && f->tx_sent > 0) {

@@ -26,7 +26,6 @@
 #include "packet.h"
 
 struct fp_rx_result {
-    uint32_t acked;           /* data bytes newly acknowledged */
     uint8_t  drop;            /* enum tas_drop_reason, TAS_DROP__COUNT: none */
     bool exception;           /* hand the frame to the slow path */
     bool rst;                 /* acceptable RST: the flow is stopped */

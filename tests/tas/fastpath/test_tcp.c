@@ -164,7 +164,6 @@ static void test_ack_frees_tx_and_counts(void **state)
                         .flags = TAS_TCP_ACK | TAS_TCP_ECE, .has_ts = 1,
                         .ts_val = 1, .ts_ecr = 1000 };
     fp_tcp_rx(&f, &p, &s, 1250, &res);
-    assert_int_equal(res.acked, 400);
     assert_true(res.notify);
     assert_int_equal(f.snd_una, SND_ISN + 400);
     assert_int_equal(f.tx_head, 400);
@@ -226,7 +225,7 @@ static void test_fast_retransmit_after_three_dupacks(void **state)
     assert_int_equal(f.tx_sent, 100);
     /* an ACK covering data sent before the rewind */
     ack(SND_ISN + 450, 10000, 0);
-    assert_int_equal(res.acked, 350);
+    assert_int_equal(f.cnt_acked_bytes, 450);
     assert_int_equal(f.tx_sent, 0);
     assert_int_equal(f.tx_avail, 50);
     assert_int_equal(fp_tx_send_pos(&f, &p), 450);
@@ -263,7 +262,7 @@ static void test_fin_both_ways(void **state)
     assert_false(res.fin_acked);
     ack(SND_ISN + 51, 10000, 0);
     assert_true(res.fin_acked);
-    assert_int_equal(res.acked, 0);
+    assert_int_equal(f.cnt_acked_bytes, 50);         /* the FIN is not data */
     assert_int_equal(f.snd_una, SND_ISN + 51);
     assert_false(f.flags & TAS_FLOW_F_FIN_PENDING);
 }
