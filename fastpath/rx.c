@@ -1,6 +1,7 @@
-/* rx.c - the receive side of a core: a burst of frames from the port, each
- * validated, matched to a flow and applied to it, or handed to the slow
- * path, or dropped and counted.  ACKs are sent at once when TCP needs them
+/* rx.c - the receive side of a core: a burst of frames from the port (and
+ * those the core sent to its own address), each validated, matched to a
+ * flow and applied to it, or handed to the slow path, or dropped and
+ * counted.  ACKs are sent at once when TCP needs them
  * now (out of order, duplicates, every second segment) and otherwise at the
  * end of the round together with the context notifications.
  */

@@ -1,8 +1,8 @@
 /* tx.c - building and queueing the segments a core sends: data segments
  * cut from a flow's TX ring within its window, rate and batch, pure ACKs
  * and window updates, RSTs for aborted flows, and the slow path's raw
- * frames.  Also the polling of applications' TX queues, which is what
- * feeds data into flows.
+ * frames; those for our own address go back to our receive side.  Also the
+ * polling of applications' TX queues, which is what feeds data into flows.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
