@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "iov.h"
+#include "log.h"
 #include "shim.h"
 
 #define DEFAULT_BUF_SIZE (128 * 1024)
@@ -49,8 +50,16 @@ struct sock *sock_get(int fd)
 {
     struct file *f = fdtab_get(fd);
 
-    if (f == NULL || f->kind != FILE_SOCK || sock_orphaned((struct sock *)f))
+    if (f == NULL || f->kind != FILE_SOCK)
         return NULL;
+    if (sock_orphaned((struct sock *)f)) {
+        static unsigned warned_epoch;
+        if (warned_epoch != shim.epoch)
+            tas_log("fd %d is a TAS socket of the parent process; a forked "
+                    "child cannot use it (see docs/libtas.md)", fd);
+        warned_epoch = shim.epoch;
+        return NULL;
+    }
     f->refs++;
     return (struct sock *)f;
 }
