@@ -64,7 +64,7 @@ void sp_config_usage(const char *prog)
            "  --max-apps N           applications at once (default 256)\n"
            "  --cc reno|dctcp        congestion control (default reno)\n"
            "  --time-wait-ms MS      TIME_WAIT duration (default 60000 = 2*MSL)\n"
-           "  --rto-min-ms MS        lower bound of the retransmission timeout (default 10)\n"
+           "  --rto-min-ms MS        lower bound of the retransmission timeout (default 50)\n"
            "  --max-retries N        timeouts without progress before a reset (default 10)\n"
            "  --syn-retries N        SYN retransmissions of connect (default 5)\n"
            "  --synack-retries N     SYN-ACK retransmissions (default 5)\n"
@@ -197,7 +197,7 @@ static void set_defaults(struct sp_config *cfg)
     cfg->svc_ring_slots = 1024;
     cfg->cc = CC_RENO;
     cfg->time_wait_ms = 60000;
-    cfg->rto_min_ms = 10;
+    cfg->rto_min_ms = 50;
     cfg->max_retries = 10;
     cfg->syn_retries = 5;
     cfg->synack_retries = 5;
