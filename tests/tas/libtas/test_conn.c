@@ -16,6 +16,7 @@
 #include <sys/eventfd.h>
 #include <cmocka.h>
 
+#include "fdtab.h"
 #include "libc.h"
 #include "lowlevel.h"
 
@@ -73,8 +74,10 @@ static int setup(void **state)
     geo.payload_off = geo.ctx_off + geo.ctx_stride;
     geo.payload_size = 4 * RING_SIZE;
     geo.size = geo.payload_off + geo.payload_size;
-    region = aligned_alloc(TAS_CACHE_LINE, geo.size);
-    memset(region, 0, geo.size);
+    size_t alloc = (geo.size + TAS_CACHE_LINE - 1) & ~(size_t)(TAS_CACHE_LINE - 1);
+    region = aligned_alloc(TAS_CACHE_LINE, alloc);
+    assert_non_null(region);
+    memset(region, 0, alloc);
 
     struct tas_app_ctx_shared *sh = tas_app_ctx(region, &geo, 0);
     tas_ring_init_view(&fp_rx, &sh->rx, tas_app_ctx_rx_slots(sh, &geo), SLOTS,
@@ -97,9 +100,23 @@ static int setup(void **state)
     return 0;
 }
 
+static void free_values(struct idmap *m)
+{
+    for (uint32_t i = 0; m->slots != NULL && i <= m->mask; i++)
+        free(m->slots[i].value);
+    idmap_free(m);
+}
+
+/* Contexts live as long as their process; the tests make one each. */
 static int teardown(void **state)
 {
-    (void)state;
+    struct tas_context *ctx = *state;
+
+    free_values(&ctx->flows);
+    free_values(&ctx->listeners);
+    fdtab_close_internal(ctx->efd);
+    fdtab_close_internal(ctx->kick_fd);
+    free(ctx);
     free(region);
     return 0;
 }
