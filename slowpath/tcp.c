@@ -194,10 +194,10 @@ static void conn_stop_flow(struct sp *sp, struct sp_conn *c, bool abort)
              c->app->id, 0, c->cookie, NULL, 0);
 }
 
-/* The connection is over for the network: no more segments are expected,
- * only the bookkeeping of flow, application and listener remains. */
 static void send_rst(struct sp *sp, const struct sp_conn *c);
 
+/* The connection is over for the network: no more segments are expected,
+ * only the bookkeeping of flow, application and listener remains. */
 static void conn_close(struct sp *sp, struct sp_conn *c, int status, bool abort)
 {
     /* Established but not yet handed to the fast path: the RST is ours. */
@@ -300,8 +300,10 @@ static void send_reset_reply(struct sp *sp, const struct pkt_info *pi)
 /* Handshakes                                                                */
 /* ------------------------------------------------------------------------ */
 
+/* Takes the options of the peer's SYN (passive) or SYN-ACK (active, where we
+ * offered everything and the SYN-ACK's choice stands). */
 static void negotiate_from_syn(struct sp *sp, struct sp_conn *c, const struct pkt_info *pi,
-                               bool we_offered_all)
+                               bool active)
 {
     const struct tas_tcp_opts *o = &pi->opts;
     uint16_t peer_mss = o->has_mss && o->mss >= 64 ? o->mss : TCP_DEFAULT_MSS;
@@ -313,7 +315,8 @@ static void negotiate_from_syn(struct sp *sp, struct sp_conn *c, const struct pk
     c->snd_wscale = o->has_wscale ? o->wscale : 0;
     c->rcv_wscale = o->has_wscale ? tcp_rcv_wscale(sp->cfg.rx_buf) : 0;
     c->mss = (uint16_t)(mss - (c->ts_ok ? TCP_TS_OPT_BYTES : 0));
-    if (we_offered_all)
+    /* RFC 3168: ECE|CWR on the SYN asks, ECE alone on the SYN-ACK agrees. */
+    if (active)
         c->ecn_ok = (pi->flags & (TAS_TCP_ECE | TAS_TCP_CWR)) == TAS_TCP_ECE;
     else
         c->ecn_ok = (pi->flags & (TAS_TCP_ECE | TAS_TCP_CWR)) == (TAS_TCP_ECE | TAS_TCP_CWR);
@@ -334,7 +337,7 @@ static uint32_t handshake_rtt(const struct sp *sp, const struct sp_conn *c,
     return 0;
 }
 
-static void fill_flow(struct sp *sp, struct sp_conn *c, uint32_t snd_wnd)
+static void fill_flow(struct sp *sp, struct sp_conn *c)
 {
     struct tas_flow *f = svc_flow(sp, c->flow_id);
     const struct conn_key *k = &c->hnode.key;
@@ -361,7 +364,7 @@ static void fill_flow(struct sp *sp, struct sp_conn *c, uint32_t snd_wnd)
     f->tx_base = c->tx_base;
     f->tx_size = c->tx_size;
     f->snd_una = c->iss + 1;
-    f->snd_wnd = snd_wnd;
+    f->snd_wnd = c->snd_wnd;
     f->cwnd = c->cc.cwnd;
     f->rtt_us = c->rto.srtt_us;
     f->mss = c->mss;
@@ -381,7 +384,7 @@ static void install_flow(struct sp *sp, struct sp_conn *c)
 {
     timer_cancel(&sp->timers, &c->timer);
     control_start(sp, c);
-    fill_flow(sp, c, c->snd_wnd);
+    fill_flow(sp, c);
     c->state = TCP_ESTABLISHED;
     c->flags = (c->flags & ~CONN_F_INSTALL_PENDING) | CONN_F_INSTALLED;
     svc_post(sp, TAS_CMD_FLOW_INSTALL, c->flow_id, c->app->id, 0, 0, NULL, 0);
@@ -494,7 +497,6 @@ static void handle_syn_rcvd(struct sp *sp, struct sp_conn *c, const struct pkt_i
 
 static void connect_failed(struct sp *sp, struct sp_conn *c, int err)
 {
-    c->close_status = err;
     conn_post(sp, c, TAS_SPEV_CONNECTED, err);
     conn_close(sp, c, err, false);
 }
