@@ -258,8 +258,9 @@ static void event_loop(struct sp *sp)
 {
     bool busy = false;
     while (!sp->stop) {
-        bool backlog = svc_flush(sp) | app_flush_overflow(sp);
-        arm_timerfd(sp, backlog);
+        bool cmds_waiting = svc_flush(sp);
+        bool events_waiting = app_flush_overflow(sp);
+        arm_timerfd(sp, cmds_waiting || events_waiting);
 
         /* Announce that we sleep; if exceptions raced in, only peek. */
         int timeout = busy || !svc_prepare_sleep(sp) ? 0 : -1;

@@ -269,6 +269,11 @@ int svc_fp_call(struct sp *sp, struct tas_ctl_msg *m, const int *fds, unsigned n
             continue;
         if (rc != 0)
             return rc;
+        if ((rep.type & TAS_CTL_REPLY) && tas_seq_lt(rep.seq, m->seq)) {
+            /* The answer to an earlier request we stopped waiting for. */
+            sp_warn("fp.sock: late reply to request seq %u ignored", rep.seq);
+            continue;
+        }
         if (rep.type != (m->type | TAS_CTL_REPLY) || rep.seq != m->seq) {
             sp_err("fp.sock: reply type %u seq %u does not match request %u seq %u",
                    rep.type, rep.seq, m->type, m->seq);
@@ -364,8 +369,11 @@ static void svc_handle_exc(struct sp *sp, const struct tas_svc_msg *slot)
         break;
     case TAS_EXC_APP_FAULT: {
         struct sp_app *app = app_get(sp, copy.m.app_id);
-        if (app)
-            app_kill(sp, app, "fast path reported invalid queue entries");
+        if (!app)
+            break;
+        sp_warn("application %u (pid %d) posted an invalid queue entry (fast path "
+                "drop reason %u): disconnecting it", app->id, app->pid, copy.m.arg);
+        app_kill(sp, app, "invalid queue entries");
         break;
     }
     default:
