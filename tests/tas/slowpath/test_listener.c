@@ -1,12 +1,15 @@
 /* Unit tests for listener queues and SO_REUSEPORT groups
- * (slowpath/listener.c) and the timer heap (slowpath/timer.c). */
+ * (slowpath/listener.c), the timer heap (slowpath/timer.c) and the
+ * connection table (slowpath/conntab.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <cmocka.h>
 
+#include "conntab.h"
 #include "listener.h"
 #include "timer.h"
 
@@ -142,6 +145,34 @@ static void timers_fire_in_deadline_order(void **state)
     timer_heap_destroy(&th);
 }
 
+static void conntab_finds_by_full_tuple(void **state)
+{
+    (void)state;
+    struct conntab t;
+    enum { N = 500 };
+    struct conn_hnode *n = calloc(N, sizeof(*n));
+    assert_int_equal(conntab_init(&t, 16, 99), 0);
+    for (int i = 0; i < N; i++) {
+        n[i].key = (struct conn_key){ 1, 2 + (uint32_t)(i % 7), 80, (uint16_t)(1000 + i) };
+        assert_int_equal(conntab_insert(&t, &n[i]), 0);
+    }
+    assert_int_equal(t.count, N);
+    struct conn_hnode dup = { .key = n[42].key };
+    assert_int_equal(conntab_insert(&t, &dup), -EEXIST);
+    for (int i = 0; i < N; i++)
+        assert_ptr_equal(conntab_find(&t, &n[i].key), &n[i]);
+    struct conn_key other = n[3].key;
+    other.local_port = 81;
+    assert_null(conntab_find(&t, &other));
+    for (int i = 0; i < N; i += 2)
+        conntab_remove(&t, &n[i]);
+    for (int i = 0; i < N; i++)
+        assert_ptr_equal(conntab_find(&t, &n[i].key), i % 2 ? &n[i] : NULL);
+    assert_int_equal(t.count, N / 2);
+    conntab_destroy(&t);
+    free(n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +182,7 @@ int main(void)
         cmocka_unit_test(reuseport_group_is_round_robin),
         cmocka_unit_test(table_runs_out_of_ids),
         cmocka_unit_test(timers_fire_in_deadline_order),
+        cmocka_unit_test(conntab_finds_by_full_tuple),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
