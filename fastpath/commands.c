@@ -172,6 +172,7 @@ static void install_flow(struct fp_core *c, uint32_t id)
     p->app = app;
     p->ctx = &app->ctx[s.ctx_id];
     p->snd_max = s.snd_una + s.tx_sent;
+    p->recover = s.snd_una - 1;
     p->fin_in_snd_max = 0;
     p->segs_unacked = 0;
     p->ack_now = 0;
@@ -242,7 +243,7 @@ static bool run_command(struct fp_core *c, const struct tas_svc_msg *m,
         break;
     case TAS_CMD_FLOW_RETRANSMIT:
         if (active) {
-            fp_tx_rewind(&fp.sflows[id]);
+            fp_tx_rewind(&fp.sflows[id], &fp.flows[id]);
             fp_sched_ready(&c->sched, id);
         }
         break;

@@ -53,6 +53,7 @@ struct fp_flow {
 
     uint32_t snd_max;          /* highest sequence number sent, plus one */
     uint32_t adv_edge;         /* right edge of the window we last advertised */
+    uint32_t recover;          /* highest sequence sent at the last rewind */
     uint32_t oow_ack_us;       /* when we last answered an unacceptable segment */
 
     /* what the owning context has not been told yet */

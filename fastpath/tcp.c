@@ -103,10 +103,13 @@ static void process_ack(struct tas_flow *f, struct fp_flow *p,
         res->tx_progress = true;
     } else if (s->ack == f->snd_una && s->len == 0 && new_wnd == old_wnd &&
                !(s->flags & TAS_TCP_FIN) && f->tx_sent > 0) {
-        /* saturates: the rest of a window's duplicates must not rewind
-         * again; only a new ACK resets the count */
-        if (f->dupacks < UINT8_MAX && ++f->dupacks == DUPACK_THRESHOLD) {
-            fp_tx_rewind(f);
+        /* Saturates, so the rest of a window's duplicates do not rewind
+         * again.  And as in NewReno (RFC 6582), duplicates of what was sent
+         * before the last rewind (the copies it resent) start no new one:
+         * only once snd_una has passed that recovery point. */
+        if (f->dupacks < UINT8_MAX && ++f->dupacks == DUPACK_THRESHOLD &&
+            tas_seq_gt(f->snd_una, p->recover)) {
+            fp_tx_rewind(f, p);
             f->cnt_fast_retx++;
             res->fast_retx = true;
             res->tx_progress = true;
@@ -348,8 +351,9 @@ void fp_tx_advance(struct tas_flow *f, struct fp_flow *p, uint32_t len, bool fin
         p->snd_max = end;
 }
 
-void fp_tx_rewind(struct tas_flow *f)
+void fp_tx_rewind(struct tas_flow *f, struct fp_flow *p)
 {
+    p->recover = p->snd_max - 1;
     f->tx_avail += f->tx_sent;
     f->tx_sent = 0;
     /* an unacknowledged FIN goes again after the data */

@@ -57,7 +57,7 @@ uint32_t fp_tx_send_pos(const struct tas_flow *f, const struct fp_flow *p);
 /* Account a segment of len payload bytes (and a FIN) just sent. */
 void fp_tx_advance(struct tas_flow *f, struct fp_flow *p, uint32_t len, bool fin);
 /* Go back to the first unacknowledged byte (fast retransmit, RTO). */
-void fp_tx_rewind(struct tas_flow *f);
+void fp_tx_rewind(struct tas_flow *f, struct fp_flow *p);
 
 /* The window field for our next segment. */
 uint16_t fp_rx_window_field(const struct tas_flow *f, const struct fp_flow *p);

@@ -46,6 +46,7 @@ static int setup(void **state)
     p.tx_size = TX_SIZE;
     p.seg_payload_max = 100;
     p.snd_max = SND_ISN;
+    p.recover = SND_ISN - 1;
     now_us = 10000000;
     return 0;
 }
@@ -231,6 +232,29 @@ static void test_fast_retransmit_after_three_dupacks(void **state)
     assert_int_equal(fp_tx_send_pos(&f, &p), 450);
 }
 
+static void test_no_new_fast_retransmit_before_recovery_point(void **state)
+{
+    (void)state;
+    send_bytes(1000);
+    for (int i = 0; i < 4; i++)
+        ack(SND_ISN + 100, 10000, 0);
+    assert_int_equal(f.cnt_fast_retx, 1);
+    /* the resent copies reach the peer: ACKs below the point of the rewind,
+     * then duplicates of them, start no second go-back */
+    fp_tx_advance(&f, &p, 800, false);
+    ack(SND_ISN + 600, 10000, 0);
+    assert_int_equal(f.tx_sent, 300);
+    for (int i = 0; i < 4; i++)
+        ack(SND_ISN + 600, 10000, 0);
+    assert_int_equal(f.cnt_fast_retx, 1);
+    /* past the recovery point, a new loss is a new event */
+    send_bytes(400);
+    ack(SND_ISN + 1100, 10000, 0);
+    for (int i = 0; i < 3; i++)
+        ack(SND_ISN + 1100, 10000, 0);
+    assert_int_equal(f.cnt_fast_retx, 2);
+}
+
 static void test_dupack_needs_outstanding_data(void **state)
 {
     (void)state;
@@ -406,6 +430,7 @@ int main(void)
         T(test_ack_frees_tx_and_counts),
         T(test_window_scaling_and_limits),
         T(test_fast_retransmit_after_three_dupacks),
+        T(test_no_new_fast_retransmit_before_recovery_point),
         T(test_dupack_needs_outstanding_data),
         T(test_fin_both_ways),
         T(test_out_of_order_fin_not_taken),
