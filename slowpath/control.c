@@ -77,6 +77,7 @@ static bool check_timeout(struct sp *sp, struct sp_conn *c, const struct tas_flo
         return false;
 
     c->rto_count++;
+    c->timeouts++;
     if (c->rto_count > sp->cfg.max_retries) {
         tcp_timeout(sp, c);
         return true;

@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <tas/tasctl.h>
+
 #include "log.h"
 #include "sp.h"
 
@@ -123,6 +125,12 @@ static int setup_sockets(struct sp *sp)
                strerror(-sp->fp_listen));
         return sp->fp_listen;
     }
+    rc = ctl_listen(sp);
+    if (rc != 0) {
+        sp_err("cannot listen on %s/%s: %s", sp->cfg.run_dir, TAS_CTL_SOCK_NAME,
+               strerror(-rc));
+        return rc;
+    }
     return 0;
 }
 
@@ -142,6 +150,7 @@ static int setup_loop(struct sp *sp)
     sp->w_sp_kick = (struct sp_watch){ SP_WATCH_SP_KICK, sp };
     if (watch(sp, sp->sp_listen, &sp->w_sp_listen, SP_WATCH_SP_LISTEN) != 0 ||
         watch(sp, sp->fp_listen, &sp->w_fp_listen, SP_WATCH_FP_LISTEN) != 0 ||
+        watch(sp, sp->ctl.listen_fd, &sp->w_ctl_listen, SP_WATCH_CTL_LISTEN) != 0 ||
         watch(sp, sp->timerfd, &sp->w_timer, SP_WATCH_TIMER) != 0 ||
         watch(sp, sp->sigfd, &sp->w_signal, SP_WATCH_SIGNAL) != 0)
         return -errno;
@@ -153,6 +162,7 @@ static int init_state(struct sp *sp)
     if (getrandom(sp->secret, sizeof(sp->secret), 0) != sizeof(sp->secret))
         return -errno;
     sp->svc.fp_sock = -1;
+    sp->ctl.listen_fd = -1;
     sp->svc.memfd = -1;
     sp->svc.sp_kick = -1;
     for (unsigned i = 0; i < TAS_MAX_FP_CORES; i++)
@@ -190,6 +200,7 @@ static void accept_fast_path(struct sp *sp)
 static void housekeeping(struct sp *sp)
 {
     net_tick(sp);
+    ctl_tick(sp);
     timer_arm(&sp->timers, &sp->housekeeping, sp->now_us + SP_HOUSEKEEPING_US);
 }
 
@@ -251,6 +262,12 @@ static void handle_event(struct sp *sp, struct sp_watch *w)
     case SP_WATCH_APP:
         app_handle_sock(sp, w->obj);
         break;
+    case SP_WATCH_CTL_LISTEN:
+        ctl_accept(sp);
+        break;
+    case SP_WATCH_CTL_CLIENT:
+        ctl_handle_client(sp, w->obj);
+        break;
     }
 }
 
@@ -283,6 +300,7 @@ static void shutdown_all(struct sp *sp)
 {
     svc_detach(sp);
     app_disconnect_all(sp);
+    ctl_close(sp);
     unlink_sockets(sp);
 }
 

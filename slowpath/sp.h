@@ -8,6 +8,7 @@
  *   net.c      ARP, ICMP echo, next hops, sending frames
  *   tcp.c      connection control: bind, listen, accept, connect, close
  *   control.c  per-flow control loop: retransmission timeouts, congestion
+ *   ctlsock.c  ctl.sock: what tasctl shows the operator
  */
 #ifndef SP_SP_H
 #define SP_SP_H
@@ -42,6 +43,8 @@ enum sp_watch_kind {
     SP_WATCH_TIMER,
     SP_WATCH_SIGNAL,
     SP_WATCH_APP,
+    SP_WATCH_CTL_LISTEN,
+    SP_WATCH_CTL_CLIENT,
 };
 
 struct sp_watch {
@@ -162,7 +165,31 @@ struct sp_conn {
     uint64_t last_progress_us;
     uint64_t fin_wait2_deadline_us;
     uint8_t rto_count;            /* timeouts without progress */
+    uint32_t timeouts;            /* retransmission timeouts, for tasctl */
     int close_status;             /* errno for TAS_SPEV_CLOSED */
+};
+
+/* A tasctl connection on ctl.sock waiting for its request line. */
+struct ctl_client {
+    int fd;                       /* -1: free slot */
+    uint64_t since_us;
+    struct sp_watch watch;
+};
+
+#define CTL_MAX_CLIENTS 16
+
+/* Busy share of a fast-path core over the last sampling period. */
+struct ctl_core_load {
+    uint64_t busy_cycles, idle_cycles;   /* at the last sample */
+    double busy_percent;
+};
+
+struct ctl {
+    int listen_fd;
+    uint64_t started_us;
+    uint64_t load_sampled_us;
+    struct ctl_client clients[CTL_MAX_CLIENTS];
+    struct ctl_core_load load[TAS_MAX_FP_CORES];
 };
 
 struct sp {
@@ -175,9 +202,10 @@ struct sp {
     int fp_listen;
     int lock_fd;
     bool stop;
-    struct sp_watch w_sp_listen, w_fp_listen, w_sp_kick, w_timer, w_signal;
+    struct sp_watch w_sp_listen, w_fp_listen, w_ctl_listen, w_sp_kick, w_timer, w_signal;
 
     struct svc svc;
+    struct ctl ctl;
     struct route_table routes;
     struct arp_cache arp;
     struct port_table *ports;
@@ -254,5 +282,12 @@ void tcp_reset_all(struct sp *sp);
 /* ---- control.c ---- */
 void control_start(struct sp *sp, struct sp_conn *c);
 void control_tick(struct sp *sp, struct sp_conn *c);
+
+/* ---- ctlsock.c ---- */
+int ctl_listen(struct sp *sp);
+void ctl_accept(struct sp *sp);
+void ctl_handle_client(struct sp *sp, struct ctl_client *cl);
+void ctl_tick(struct sp *sp);
+void ctl_close(struct sp *sp);
 
 #endif /* SP_SP_H */
