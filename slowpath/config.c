@@ -1,6 +1,13 @@
-/* config.c - command-line options of tas-slowpath.  Everything is checked
- * here, once, so the rest of the daemon can rely on sane geometry (power of
- * two rings, app regions whose offsets fit the ABI's 32 bits, ...). */
+/* config.c - command-line options and config file of tas-slowpath.
+ * Everything is checked here, once, so the rest of the daemon can rely on
+ * sane geometry (power of two rings, app regions whose offsets fit the ABI's
+ * 32 bits, ...).
+ *
+ * The config file (--config, INI read with libinih) is shared with the fast
+ * path: keys of [service] concern both daemons, [slowpath] only this one,
+ * other sections are someone else's.  A key is the long option of the same
+ * name, so the file is turned into options placed before the command line's
+ * (which therefore win) and every value goes through the same checks. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -10,17 +17,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ini.h>
+
 #include <tas/ctl.h>
 
 #include "config.h"
 #include "log.h"
+
+#define CONFIG_MAX_ARGS 512
 
 enum {
     OPT_RUN_DIR = 256, OPT_IP, OPT_GATEWAY, OPT_ROUTE, OPT_MAX_FLOWS, OPT_RX_BUF,
     OPT_TX_BUF, OPT_APP_MEM, OPT_MAX_CTX, OPT_MAX_APPS, OPT_CC, OPT_TIME_WAIT,
     OPT_RTO_MIN, OPT_MAX_RETRIES, OPT_SYN_RETRIES, OPT_SYNACK_RETRIES,
     OPT_FIN_WAIT2, OPT_ARP_TIMEOUT, OPT_LOG, OPT_LOG_LEVEL, OPT_FOREGROUND,
-    OPT_HELP,
+    OPT_CONFIG, OPT_HELP,
 };
 
 static const struct option long_options[] = {
@@ -45,6 +56,7 @@ static const struct option long_options[] = {
     { "log", required_argument, NULL, OPT_LOG },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "foreground", no_argument, NULL, OPT_FOREGROUND },
+    { "config", required_argument, NULL, OPT_CONFIG },
     { "help", no_argument, NULL, OPT_HELP },
     { NULL, 0, NULL, 0 },
 };
@@ -52,6 +64,9 @@ static const struct option long_options[] = {
 void sp_config_usage(const char *prog)
 {
     printf("usage: %s --ip A.B.C.D/N [options]\n"
+           "  --config FILE          read options from FILE's [service] and [slowpath]\n"
+           "                         sections (key = long option name); the command\n"
+           "                         line overrides them\n"
            "  --run-dir DIR          sockets live here (default %s)\n"
            "  --ip A.B.C.D/N         the instance's address and connected prefix\n"
            "  --gateway G            default route\n"
@@ -225,8 +240,126 @@ static int check_config(struct sp_config *cfg, bool have_ip, char *err, size_t e
     return 0;
 }
 
+/* Options gathered from the config file, followed by the command line's. */
+struct arg_list {
+    char *argv[CONFIG_MAX_ARGS + 1];
+    int argc;
+    char *err;
+    size_t err_len;
+};
+
+static int arg_push(struct arg_list *a, const char *s)
+{
+    if (a->argc >= CONFIG_MAX_ARGS)
+        return -1;
+    a->argv[a->argc] = strdup(s);
+    if (!a->argv[a->argc])
+        return -1;
+    a->argc++;
+    return 0;
+}
+
+static const struct option *find_option(const char *name)
+{
+    for (const struct option *o = long_options; o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return o;
+    return NULL;
+}
+
+/* libinih reports the first bad line but reads on: keep the first reason. */
+static int config_error(struct arg_list *a, const char *fmt, const char *key,
+                        const char *section)
+{
+    if (!a->err[0])
+        snprintf(a->err, a->err_len, fmt, key, section);
+    return 0;
+}
+
+/* libinih callback: 1 to go on, 0 to mark this line bad. */
+static int config_entry(void *user, const char *section, const char *key, const char *value)
+{
+    struct arg_list *a = user;
+    if (strcmp(section, "service") != 0 && strcmp(section, "slowpath") != 0)
+        return 1;
+    const struct option *o = find_option(key);
+    if (!o || o->val == OPT_CONFIG || o->val == OPT_HELP) {
+        return config_error(a, "unknown key '%s' in [%s]", key, section);
+    }
+    char opt[64];
+    snprintf(opt, sizeof(opt), "--%s", key);
+    if (o->has_arg == no_argument) {
+        if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
+            return arg_push(a, opt) == 0;
+        if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
+            return 1;
+        return config_error(a, "'%s' in [%s] wants yes or no", key, section);
+    }
+    return arg_push(a, opt) == 0 && arg_push(a, value) == 0;
+}
+
+/* The value of --config in argv, or NULL. */
+static const char *config_path(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            return argv[i + 1];
+        if (strncmp(argv[i], "--config=", 9) == 0)
+            return argv[i] + 9;
+    }
+    return NULL;
+}
+
+static void args_free(struct arg_list *a)
+{
+    for (int i = 0; i < a->argc; i++)
+        free(a->argv[i]);
+    a->argc = 0;
+}
+
+static int parse_args(struct sp_config *cfg, int argc, char **argv,
+                      char *err, size_t err_len);
+
 int sp_config_parse(struct sp_config *cfg, int argc, char **argv,
                     char *err, size_t err_len)
+{
+    const char *path = config_path(argc, argv);
+    if (!path)
+        return parse_args(cfg, argc, argv, err, err_len);
+
+    static struct arg_list args;
+    args = (struct arg_list){ .err = err, .err_len = err_len };
+    err[0] = '\0';
+    int rc = arg_push(&args, argv[0]);
+    int line = rc == 0 ? ini_parse(path, config_entry, &args) : 0;
+    for (int i = 1; rc == 0 && line == 0 && i < argc; i++)
+        rc = arg_push(&args, argv[i]);
+    if (rc != 0 || line != 0) {
+        args_free(&args);
+        if (line < 0)
+            return fail(err, err_len, "cannot read config %s: %s", path, strerror(errno));
+        if (line > 0 && err[0]) {
+            char why[256];
+            snprintf(why, sizeof(why), "%s", err);
+            return fail(err, err_len, "%s:%d: %s", path, line, why);
+        }
+        if (line > 0)
+            return fail(err, err_len, "%s:%d: not an INI line", path, line);
+        return fail(err, err_len, "config %s: more than %d options", path, CONFIG_MAX_ARGS / 2);
+    }
+    args.argv[args.argc] = NULL;
+    rc = parse_args(cfg, args.argc, args.argv, err, err_len);
+    if (rc < 0) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", err);
+        fail(err, err_len, "%s (options from %s, then the command line)", why, path);
+    }
+    args_free(&args);
+    return rc;
+}
+
+static int parse_args(struct sp_config *cfg, int argc, char **argv,
+                      char *err, size_t err_len)
 {
     bool have_ip = false;
     uint64_t size;
@@ -323,6 +456,8 @@ int sp_config_parse(struct sp_config *cfg, int argc, char **argv,
         case OPT_FOREGROUND:
             cfg->foreground = true;
             break;
+        case OPT_CONFIG:
+            break;                /* read before the options, see above */
         case OPT_HELP:
             sp_config_usage(argv[0]);
             return 1;

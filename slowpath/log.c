@@ -1,17 +1,34 @@
 /* log.c - leveled logging.  One line per message with a wall-clock time
  * stamp and the level, written with a single fprintf so lines from a crash
  * are whole.  Debug messages are filtered before formatting, so a debug call
- * on the exception path costs a branch when debugging is off. */
+ * on the exception path costs a branch when debugging is off.
+ *
+ * Under systemd, stderr is a journald stream (JOURNAL_STREAM names it):
+ * lines then carry the syslog priority as a "<N>" prefix, which journald
+ * turns into the entry's level, and no time stamp (journald adds its own). */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "log.h"
 
 static enum sp_log_level log_level = SP_LOG_INFO;
 static FILE *log_file;
+static bool to_journal;
+
+static const char *const journal_prefixes[] = {
+    [SP_LOG_ERR] = SD_ERR,
+    [SP_LOG_WARN] = SD_WARNING,
+    [SP_LOG_INFO] = SD_INFO,
+    [SP_LOG_DEBUG] = SD_DEBUG,
+};
 
 static const char *const level_names[] = {
     [SP_LOG_ERR] = "error",
@@ -31,6 +48,15 @@ int sp_log_parse_level(const char *s)
 void sp_log_set_level(enum sp_log_level level)
 {
     log_level = level;
+}
+
+void sp_log_detect_journal(void)
+{
+    const char *stream = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    to_journal = stream && sscanf(stream, "%llu:%llu", &dev, &ino) == 2 &&
+                 fstat(fileno(stderr), &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 
 int sp_log_open(const char *path)
@@ -53,6 +79,11 @@ void sp_log(enum sp_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+
+    if (to_journal && !log_file) {
+        fprintf(stderr, "%s%s\n", journal_prefixes[level], msg);
+        return;
+    }
 
     struct timespec ts;
     struct tm tm;

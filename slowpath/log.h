@@ -1,4 +1,4 @@
-/* log.h - leveled logging for the slow path (stderr or a file). */
+/* log.h - leveled logging for the slow path (stderr, journald or a file). */
 #ifndef SP_LOG_H
 #define SP_LOG_H
 
@@ -13,6 +13,9 @@ enum sp_log_level {
 int sp_log_parse_level(const char *s);
 
 void sp_log_set_level(enum sp_log_level level);
+
+/* Uses journald levels when stderr is the journal (a systemd service). */
+void sp_log_detect_journal(void);
 
 /* Sends further messages to path (appending) instead of stderr. */
 int sp_log_open(const char *path);

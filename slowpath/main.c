@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include <tas/tasctl.h>
 
 #include "log.h"
@@ -317,6 +319,7 @@ int main(int argc, char **argv)
         return EXIT_FAILURE;
     }
     sp_log_set_level((enum sp_log_level)sp.cfg.log_level);
+    sp_log_detect_journal();
     if (sp.cfg.log_file[0] && (rc = sp_log_open(sp.cfg.log_file)) != 0) {
         fprintf(stderr, "tas-slowpath: cannot open log %s: %s\n", sp.cfg.log_file,
                 strerror(-rc));
@@ -340,7 +343,10 @@ int main(int argc, char **argv)
     }
     sp_info("listening in %s (max %u flows, %s congestion control)", sp.cfg.run_dir,
             sp.cfg.max_flows, cc_name(sp.cfg.cc));
+    /* Type=notify units: the sockets exist, the fast path may start. */
+    sd_notify(0, "READY=1");
     event_loop(&sp);
+    sd_notify(0, "STOPPING=1");
     shutdown_all(&sp);
     return EXIT_SUCCESS;
 }
