@@ -65,6 +65,8 @@ static uintptr_t deferred[DEFERRED_MAX];
 static size_t nr_deferred;
 static uintptr_t released[RELEASED_MAX];    /* originals no longer needed */
 static size_t nr_released;
+static uintptr_t *fresh;         /* new originals to protect, room for plan_cap + 1 */
+static size_t nr_fresh;
 static struct range dead[DEAD_MAX];         /* cores of buffers fully gone */
 static size_t nr_dead;
 static struct range foreign[FOREIGN_MAX];
@@ -358,19 +360,23 @@ static bool plan_reserve(size_t pages)
         return true;
     while (cap < pages)
         cap *= 2;
-    mem = mmap(NULL, cap * sizeof(*plan), PROT_READ | PROT_WRITE,
+    /* One mapping for both arrays: each page has at most one new original
+     * of its own, plus one shared with its neighbour. */
+    mem = mmap(NULL, (2 * cap + 1) * sizeof(uintptr_t), PROT_READ | PROT_WRITE,
                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED)
         return false;
     if (plan)
-        munmap(plan, plan_cap * sizeof(*plan));
+        munmap(plan, (2 * plan_cap + 1) * sizeof(uintptr_t));
     plan = mem;
+    fresh = plan + cap;
     plan_cap = cap;
     return true;
 }
 
-/* Registers and write-protects the pages holding [src, src + 4 KB) as
- * originals of inter.  False if they could not be protected. */
+/* Links inter to the original page it reads from.  A page that becomes an
+ * original here is write-protected by protect_new_originals() before the
+ * copy is done.  False if out of memory. */
 static bool attach_original(struct zio_page *inter, int slot, uintptr_t page)
 {
     struct zio_page *orig = zio_index_lookup(page);
@@ -379,16 +385,38 @@ static bool attach_original(struct zio_page *inter, int slot, uintptr_t page)
         orig = zio_index_insert(page, ZIO_ORIGINAL);
         if (!orig)
             return false;
-        if (!zio_uffd_protect(uffd, page, ZIO_PAGE_SIZE, true)) {
-            zio_index_remove(orig);
-            return false;
-        }
+        fresh[nr_fresh++] = page;
     }
     inter->inter.deps[slot].original = orig;
     inter->inter.deps[slot].owner = inter;
     cds_list_add_tail(&inter->inter.deps[slot].node, &orig->orig.dependents);
     orig->orig.nr_dependents++;
     return true;
+}
+
+/* One ioctl per run of new originals instead of one per page: each
+ * write-protect flushes the TLB. */
+static void protect_new_originals(void)
+{
+    size_t i = 0;
+
+    while (i < nr_fresh) {
+        size_t first = i;
+        uintptr_t end = fresh[i] + ZIO_PAGE_SIZE;
+
+        for (i++; i < nr_fresh && fresh[i] == end; i++)
+            end += ZIO_PAGE_SIZE;
+        if (zio_uffd_protect(uffd, fresh[first], end - fresh[first], true))
+            continue;
+        /* Unprotectable: nobody may depend on these pages. */
+        for (size_t k = first; k < i; k++) {
+            struct zio_page *orig = zio_index_lookup(fresh[k]);
+
+            if (orig)
+                materialize_dependents(orig);
+        }
+    }
+    nr_fresh = 0;
 }
 
 static void collect_garbage(void)
@@ -457,7 +485,7 @@ static bool plan_copy(uintptr_t dst, uintptr_t src, size_t len,
  * page to protect.  mincore() finds those in one call per run. */
 static void make_originals_present(size_t pages)
 {
-    unsigned char resident[64];
+    unsigned char resident[512];
 
     for (size_t i = 0; i < pages; i++) {
         uintptr_t start, end;
@@ -544,6 +572,7 @@ static bool elide_locked(uintptr_t dst, uintptr_t src, size_t len, const struct 
              !attach_original(inter, 1, zio_page_down(s + ZIO_PAGE_SIZE - 1))))
             materialize(inter);
     }
+    protect_new_originals();
     if (buf) {
         zio_stat_add(bytes_elided, (buf->live - 1) * ZIO_PAGE_SIZE);
         put_buf(buf);

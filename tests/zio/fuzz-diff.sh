@@ -11,10 +11,10 @@ trap 'rm -rf "$work"' EXIT
 if [ "${ZIO_NIGHTLY:-0}" = 1 ]; then scale=10; else scale=1; fi
 
 # name first count threads ops threshold
-configs="small-threshold 0 $((250 * scale)) 3 30 4096
-default-threshold 100000 $((250 * scale)) 3 30 16384
-many-threads 200000 $((60 * scale)) 6 40 4096
-long-runs 300000 $((30 * scale)) 2 200 8192"
+configs="small-threshold 0 $((1000 * scale)) 3 30 4096
+default-threshold 100000 $((1000 * scale)) 3 30 16384
+many-threads 200000 $((250 * scale)) 6 40 4096
+long-runs 300000 $((100 * scale)) 2 200 8192"
 
 echo "$configs" | while read -r name first count threads ops threshold; do
     "$fuzz" "$first" "$count" "$threads" "$ops" > "$work/plain" &
