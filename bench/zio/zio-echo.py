@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """zio-echo benchmark: echo server making N copies per message, plain Linux
 vs. the same binary under libzio, side by side in one run.
 
