@@ -29,10 +29,10 @@
 #define SVC_MIN_MTU 576
 #define SVC_MAX_MTU 9000
 
+/* A command waiting for room; its frame follows in msg.frame. */
 struct svc_backlog_cmd {
     struct list_node node;
     struct tas_svc_msg msg;
-    uint8_t frame[];
 };
 
 bool svc_attached(const struct sp *sp)
@@ -314,7 +314,7 @@ void svc_post(struct sp *sp, uint16_t kind, uint32_t flow_id, uint32_t app_id,
         return;
     }
     b->msg = m;
-    memcpy(b->frame, frame, len);
+    memcpy(b->msg.frame, frame, len);
     list_insert_tail(&s->cmd_backlog, &b->node);
 }
 
@@ -326,7 +326,7 @@ bool svc_flush(struct sp *sp)
     while (!list_empty(&s->cmd_backlog)) {
         struct svc_backlog_cmd *b =
             container_of(s->cmd_backlog.next, struct svc_backlog_cmd, node);
-        if (!svc_try_post(s, &b->msg, b->frame))
+        if (!svc_try_post(s, &b->msg, b->msg.frame))
             break;
         list_remove(&b->node);
         free(b);
@@ -346,20 +346,20 @@ bool svc_flush(struct sp *sp)
  * fast path cannot change it between our checks and our use. */
 static void svc_handle_exc(struct sp *sp, const struct tas_svc_msg *slot)
 {
-    struct {
+    union {
         struct tas_svc_msg m;
-        uint8_t frame[TAS_SVC_FRAME_MAX];
+        uint8_t slot[TAS_SVC_SLOT_SIZE];   /* room for m.frame */
     } copy;
     memcpy(&copy.m, slot, sizeof(copy.m));
     if (copy.m.len > TAS_SVC_FRAME_MAX) {
         sp_warn("exception with impossible length %u dropped", copy.m.len);
         return;
     }
-    memcpy(copy.frame, slot->frame, copy.m.len);
+    memcpy(copy.m.frame, slot->frame, copy.m.len);
 
     switch (copy.m.kind) {
     case TAS_EXC_PACKET:
-        net_handle_frame(sp, copy.frame, copy.m.len);
+        net_handle_frame(sp, copy.m.frame, copy.m.len);
         break;
     case TAS_EXC_FLOW_EVENT:
         tcp_flow_event(sp, copy.m.flow_id, copy.m.arg);
