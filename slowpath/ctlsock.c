@@ -286,6 +286,8 @@ static json_object *reply_stats(struct sp *sp)
         add(core, "busy_percent", json_object_new_double(sp->ctl.load[c].busy_percent));
         add(core, "busy_cycles", json_u64(s.busy_cycles));
         add(core, "idle_cycles", json_u64(s.idle_cycles));
+        add(core, "rx_cycles", json_u64(s.rx_cycles));
+        add(core, "tx_cycles", json_u64(s.tx_cycles));
         add(core, "cycles_per_packet", json_per_packet(s.busy_cycles, s.rx_pkts + s.tx_pkts));
         add(core, "rx_cycles_per_packet", json_per_packet(s.rx_cycles, s.rx_pkts));
         add(core, "tx_cycles_per_packet", json_per_packet(s.tx_cycles, s.tx_pkts));
