@@ -184,7 +184,7 @@ void conn_rx_entry(struct tas_context *ctx, const struct tas_app_rx_entry *e)
     if (c != NULL && c->kind == CONN_CLOSING && e->opaque == 0) {
         /* A new flow under the id of one we closed: the old one's CLOSED
          * was posted before the new flow existed, so it is visible now. */
-        ctx_take_sp_events(ctx);
+        ctx_take_sp_events_until_closed(ctx, e->flow_id);
         c = idmap_get(&ctx->flows, e->flow_id);
     }
     if (c == NULL) {
@@ -286,8 +286,10 @@ static int conn_from_reply(struct tas_context *ctx, const struct tas_ctl_conn *r
 
     if (c != NULL && c->kind == CONN_CLOSING) {
         /* The id is being handed out again, so the slow path has posted
-         * the old flow's CLOSED already; it may still sit on the queue. */
-        ctx_take_sp_events(ctx);
+         * the old flow's CLOSED already; it may still sit on the queue,
+         * followed by the new flow's first events (CONNECTED, CLOSED),
+         * which must wait until the new flow is in the table. */
+        ctx_take_sp_events_until_closed(ctx, r->flow_id);
         c = idmap_get(&ctx->flows, r->flow_id);
     }
     if (c != NULL && c->kind != CONN_EMBRYO) {

@@ -91,7 +91,10 @@ static void ctx_corrupt(struct tas_context *ctx, const char *ring)
     ctx->dead = true;
 }
 
-void ctx_take_sp_events(struct tas_context *ctx)
+/* Takes slow-path events in order.  With stop_flow a valid id it stops
+ * right after that id's CLOSED: what follows on the queue belongs to the
+ * id's next flow, which its caller has yet to learn of. */
+static void take_sp_events(struct tas_context *ctx, uint32_t stop_flow)
 {
     /* Bounded so a producer that never stops cannot keep us here. */
     for (uint32_t n = 0; n <= ctx->sp.mask && !ctx->dead; n++) {
@@ -109,7 +112,19 @@ void ctx_take_sp_events(struct tas_context *ctx)
         memcpy(&ev, slot, sizeof(ev));
         tas_ring_cons_release(&ctx->sp);
         conn_sp_event(ctx, &ev);
+        if (ev.kind == TAS_SPEV_CLOSED && ev.flow_id == stop_flow)
+            return;
     }
+}
+
+void ctx_take_sp_events(struct tas_context *ctx)
+{
+    take_sp_events(ctx, TAS_INVALID_FLOW);
+}
+
+void ctx_take_sp_events_until_closed(struct tas_context *ctx, uint32_t flow_id)
+{
+    take_sp_events(ctx, flow_id);
 }
 
 static void ctx_take_rx_entries(struct tas_context *ctx)

@@ -95,6 +95,9 @@ void svc_add_context(struct tas_context *ctx);
 void ctx_notify(struct tas_context *ctx, struct evsrc *src, uint32_t events);
 void ctx_unnotify(struct evsrc *src);
 void ctx_take_sp_events(struct tas_context *ctx);
+/* Up to and including the CLOSED of flow_id, for a caller that found the
+ * id in use by a flow it closed: the events after it are the next flow's. */
+void ctx_take_sp_events_until_closed(struct tas_context *ctx, uint32_t flow_id);
 void ctx_kick_fastpath(struct tas_context *ctx);
 /* Wait until the fast path has taken in every count we queued: requests on
  * sp.sock overtake the tx queue, and FIN or RST must come after them. */

@@ -346,6 +346,22 @@ static void test_old_flow_entry_after_reuse_ignored(void **state)
     assert_int_equal(tas_conn_rx_peek(c, iov), 5);
 }
 
+static void test_connect_reusing_closing_id_keeps_its_events(void **state)
+{
+    struct tas_context *ctx = *state;
+    struct tas_conn *c = accept_one(ctx);
+
+    tas_conn_close(c);
+    /* The slow path posted the old flow's CLOSED, handed the id to a
+     * connect and completed the handshake, all before libtas took the
+     * reply in: CONNECTED must reach the new flow, not the old record. */
+    sp_post(TAS_SPEV_CLOSED, FLOW, 0, 0);
+    sp_post(TAS_SPEV_CONNECTED, FLOW, 0, 0);
+    assert_int_equal(tas_connect(ctx, 0x0200000a, 80, 0, &c), 0);
+    assert_true(poll_events(ctx, c) & TAS_EV_CONNECTED);
+    assert_int_equal(tas_conn_status(c), 0);
+}
+
 static void test_reset_then_close_frees_at_once(void **state)
 {
     struct tas_context *ctx = *state;
@@ -392,6 +408,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_closed_flow_ignores_late_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reused_id_seen_before_old_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_flow_entry_after_reuse_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connect_reusing_closing_id_keeps_its_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_then_close_frees_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_completion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_queue_kills_context, setup, teardown),
