@@ -6,7 +6,7 @@
  *
  * It speaks the raw protocol of include/tas/ctl.h and abi.h, not libtas, so
  * it can send what libtas never would.  FLOW_IDs are the victim's flows
- * (from tasctl); VICTIM_PORT is the port the victim listens on.  Every
+ * (from tasctl); VICTIM_PORT is a port another application listens on.  Every
  * attempt must be refused:
  *
  *   CLOSE, SHUTDOWN_WR, ABORT of the victim's and of out-of-range flow ids
