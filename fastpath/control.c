@@ -252,6 +252,12 @@ static void handle_request(const struct tas_ctl_msg *req, const int *fds,
     int status;
     unsigned used = 0;
 
+    /* Commands the slow path posted before this request apply first: an
+     * APP_DETACH still queued for a removed application must not hit the
+     * next application that is given the same id. */
+    while (fp_cmd_poll(&fp.core) > 0)
+        ;
+
     switch (req->type) {
     case TAS_CTL_FP_APP_ADD:
         status = nfds == 1 ? app_add(&req->u.fp_app, fds[0]) : -EINVAL;
