@@ -23,7 +23,6 @@ struct zio_real {
     void (*free)(void *);
     void *(*realloc)(void *, size_t);
     size_t (*malloc_usable_size)(void *);
-    int (*posix_memalign)(void **, size_t, size_t);
     ssize_t (*writev)(int, const struct iovec *, int);
     int (*madvise)(void *, size_t, int);
 };

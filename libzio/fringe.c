@@ -23,10 +23,3 @@ bool zio_split_copy(uintptr_t dst, size_t len, struct zio_split *split)
     split->tail_len = end - split->core_end;
     return true;
 }
-
-size_t zio_pages_spanned(uintptr_t addr, size_t len)
-{
-    if (len == 0)
-        return 0;
-    return (zio_page_down(addr + len - 1) - zio_page_down(addr)) / ZIO_PAGE_SIZE + 1;
-}

@@ -34,7 +34,4 @@ struct zio_split {
 
 bool zio_split_copy(uintptr_t dst, size_t len, struct zio_split *split);
 
-/* Number of distinct pages touched by [addr, addr + len). */
-size_t zio_pages_spanned(uintptr_t addr, size_t len);
-
 #endif
