@@ -58,9 +58,19 @@ void app_accept_connection(struct sp *sp)
         return;
     }
 
-    uint32_t id;
-    for (id = 0; id < sp->cfg.max_apps && sp->apps[id]; id++)
-        ;
+    /* Ids are handed out round-robin rather than lowest-free: the fast path
+     * may still have an APP_FAULT of the previous holder of an id in its
+     * exception queue (a few batches old at most, far fewer than max-apps
+     * registrations), and it must not end the application that comes next. */
+    uint32_t id = sp->cfg.max_apps, tried;
+    for (tried = 0; tried < sp->cfg.max_apps; tried++) {
+        uint32_t candidate = (sp->next_app_id + tried) % sp->cfg.max_apps;
+        if (!sp->apps[candidate]) {
+            id = candidate;
+            sp->next_app_id = candidate + 1;
+            break;
+        }
+    }
     if (id == sp->cfg.max_apps) {
         sp_warn("refusing application pid %d: too many applications (--max-apps)", cred.pid);
         close(fd);

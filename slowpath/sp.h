@@ -215,6 +215,7 @@ struct sp {
     struct sp_timer housekeeping;
 
     struct sp_app **apps;         /* by app id */
+    uint32_t next_app_id;         /* where the search for a free id starts */
     struct sp_conn **flows;       /* by flow id */
     uint32_t *free_flow_ids;      /* stack */
     uint32_t n_free_flow_ids;
