@@ -26,8 +26,6 @@
  * only if every attempt was refused.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -36,16 +34,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 
-#include "tas/abi.h"
-#include "tas/ctl.h"
-#include "tas/ctl_io.h"
-#include "tas/ring.h"
+#include "rawapp.h"
 
 #define DISCONNECT_TIMEOUT_MS 3000
 
@@ -55,18 +48,6 @@ static const uint32_t out_of_range_flows[] = { TAS_INVALID_FLOW, 0x80000000u, 1u
 /* Listener ids probed for ACCEPT/LISTEN_CLOSE: this application has none,
  * so every one, the victim's included, must be refused. */
 #define PROBED_LISTENERS 64u
-
-struct attacker {
-    int sock;
-    int memfd;
-    int ctx_evfd;
-    int kick_fd;
-    void *region;
-    struct tas_app_geometry geo;
-    uint32_t ctx_id;
-    uint32_t seq;
-    struct tas_ring tx;
-};
 
 static unsigned checks, failures;
 
@@ -84,99 +65,7 @@ static void check(bool ok, const char *fmt, ...)
     failures += !ok;
 }
 
-static void die(const char *what, int err)
-{
-    fprintf(stderr, "isolate: %s: %s\n", what, strerror(err));
-    exit(2);
-}
-
-/* One request, one reply; returns the reply's status (0 or -errno) or the
- * socket error, -ECONNRESET once the slow path disconnected us. */
-static int request(struct attacker *a, uint16_t type, const struct tas_ctl_conn *conn,
-                   struct tas_ctl_msg *reply, int *fds, unsigned max_fds)
-{
-    struct tas_ctl_msg m = { .type = type, .seq = ++a->seq };
-    unsigned nfds;
-    if (conn)
-        m.u.conn = *conn;
-    int rc = tas_ctl_send(a->sock, &m, NULL, 0);
-    if (rc == 0)
-        rc = tas_ctl_recv(a->sock, reply, fds, max_fds, &nfds, 0);
-    if (rc != 0)
-        return rc;
-    if (reply->type != (type | TAS_CTL_REPLY) || reply->seq != m.seq || nfds != reply->nfds)
-        die("unexpected reply", EPROTO);
-    return reply->status;
-}
-
-static int conn_request(struct attacker *a, uint16_t type, const struct tas_ctl_conn *conn)
-{
-    struct tas_ctl_msg reply;
-    return request(a, type, conn, &reply, NULL, 0);
-}
-
-static void attach(struct attacker *a, const char *run_dir)
-{
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    struct tas_ctl_msg reply;
-    int fds[2];
-
-    memset(a, 0, sizeof(*a));
-    if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", run_dir,
-                         TAS_SP_SOCK_NAME) >= sizeof(sa.sun_path))
-        die("run directory path too long", ENAMETOOLONG);
-    a->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (a->sock < 0 || connect(a->sock, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-        die(sa.sun_path, errno);
-
-    struct tas_ctl_msg reg = { .type = TAS_CTL_REGISTER, .seq = ++a->seq };
-    unsigned nfds;
-    reg.u.reg.pid = (uint32_t)getpid();
-    reg.u.reg.abi_version = TAS_ABI_VERSION;
-    int rc = tas_ctl_send(a->sock, &reg, NULL, 0);
-    if (rc == 0)
-        rc = tas_ctl_recv(a->sock, &reply, fds, 1, &nfds, 0);
-    if (rc == 0)
-        rc = reply.status;
-    if (rc != 0 || nfds != 1)
-        die("register", rc ? -rc : EPROTO);
-    a->memfd = fds[0];
-    a->geo = reply.u.reg_reply.geo;
-    a->region = mmap(NULL, a->geo.size, PROT_READ | PROT_WRITE, MAP_SHARED, a->memfd, 0);
-    if (a->region == MAP_FAILED)
-        die("mmap of the application region", errno);
-
-    rc = request(a, TAS_CTL_CTX_NEW, NULL, &reply, fds, 2);
-    if (rc != 0 || reply.nfds != 2)
-        die("new context", rc ? -rc : EPROTO);
-    a->ctx_id = reply.u.ctx.ctx_id;
-    a->ctx_evfd = fds[0];
-    a->kick_fd = fds[1];
-    struct tas_app_ctx_shared *ctx = tas_app_ctx(a->region, &a->geo, a->ctx_id);
-    tas_ring_init_view(&a->tx, &ctx->tx, tas_app_ctx_tx_slots(ctx), a->geo.ring_slots,
-                       TAS_APP_CTX_SLOT_TX, true);
-}
-
-static void detach(struct attacker *a)
-{
-    munmap(a->region, a->geo.size);
-    close(a->memfd);
-    close(a->ctx_evfd);
-    close(a->kick_fd);
-    close(a->sock);
-}
-
-/* True once the slow path closed our socket within the timeout. */
-static bool disconnected(struct attacker *a)
-{
-    struct pollfd p = { .fd = a->sock, .events = POLLIN };
-    char byte;
-    if (poll(&p, 1, DISCONNECT_TIMEOUT_MS) <= 0)
-        return false;
-    return recv(a->sock, &byte, 1, MSG_DONTWAIT) == 0 || errno == ECONNRESET;
-}
-
-static void refuse_flow_requests(struct attacker *a, uint32_t flow_id, const char *whose)
+static void refuse_flow_requests(struct rawapp *a, uint32_t flow_id, const char *whose)
 {
     static const struct { uint16_t type; const char *name; } reqs[] = {
         { TAS_CTL_CLOSE, "CLOSE" },
@@ -185,19 +74,19 @@ static void refuse_flow_requests(struct attacker *a, uint32_t flow_id, const cha
     };
     struct tas_ctl_conn c = { .ctx_id = a->ctx_id, .flow_id = flow_id };
     for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
-        int rc = conn_request(a, reqs[i].type, &c);
+        int rc = rawapp_request(a, reqs[i].type, &c);
         check(rc == -EBADF, "%s of %s flow %u: %s", reqs[i].name, whose, flow_id,
               strerror(-rc));
     }
 }
 
-static void refuse_listener_requests(struct attacker *a)
+static void refuse_listener_requests(struct rawapp *a)
 {
     unsigned accepted = 0, closed = 0;
     for (uint32_t id = 0; id < PROBED_LISTENERS; id++) {
         struct tas_ctl_conn c = { .ctx_id = a->ctx_id, .listener_id = id };
-        accepted += conn_request(a, TAS_CTL_ACCEPT, &c) != -EINVAL;
-        closed += conn_request(a, TAS_CTL_LISTEN_CLOSE, &c) != -EINVAL;
+        accepted += rawapp_request(a, TAS_CTL_ACCEPT, &c) != -EINVAL;
+        closed += rawapp_request(a, TAS_CTL_LISTEN_CLOSE, &c) != -EINVAL;
     }
     check(accepted == 0, "ACCEPT on foreign listener ids 0..%u: %u not refused with EINVAL",
           PROBED_LISTENERS - 1, accepted);
@@ -205,7 +94,7 @@ static void refuse_listener_requests(struct attacker *a)
           PROBED_LISTENERS - 1, closed);
 }
 
-static void refuse_port(struct attacker *a, uint16_t port)
+static void refuse_port(struct rawapp *a, uint16_t port)
 {
     static const struct { uint32_t flags; const char *name; } binds[] = {
         { 0, "BIND" },
@@ -215,18 +104,18 @@ static void refuse_port(struct attacker *a, uint16_t port)
     for (size_t i = 0; i < sizeof(binds) / sizeof(binds[0]); i++) {
         struct tas_ctl_conn c = { .ctx_id = a->ctx_id, .flags = binds[i].flags,
                                   .local_port = htons(port) };
-        int rc = conn_request(a, TAS_CTL_BIND, &c);
+        int rc = rawapp_request(a, TAS_CTL_BIND, &c);
         check(rc == -EADDRINUSE, "%s of the victim's port %u: %s", binds[i].name, port,
               strerror(-rc));
     }
     struct tas_ctl_conn c = { .ctx_id = a->ctx_id, .backlog = 16, .local_port = htons(port) };
-    int rc = conn_request(a, TAS_CTL_LISTEN, &c);
+    int rc = rawapp_request(a, TAS_CTL_LISTEN, &c);
     check(rc == -EDESTADDRREQ, "LISTEN on the victim's port %u: %s", port, strerror(-rc));
 }
 
 /* The region is the only memory the service shares with us: it cannot be
  * grown, and a mapping larger than it ends in SIGBUS, not in someone's data. */
-static void refuse_memory(struct attacker *a)
+static void refuse_memory(struct rawapp *a)
 {
     int rc = ftruncate(a->memfd, (off_t)a->geo.size * 2);
     check(rc != 0 && errno == EPERM, "growing the region's memfd: %s",
@@ -240,7 +129,7 @@ static void refuse_memory(struct attacker *a)
     }
     pid_t child = fork();
     if (child < 0)
-        die("fork", errno);
+        rawapp_die("fork", errno);
     if (child == 0) {
         volatile uint8_t beyond = map[a->geo.size];
         (void)beyond;
@@ -259,20 +148,17 @@ static void refuse_memory(struct attacker *a)
 static void refuse_tx_entry(const char *run_dir, uint32_t flow_id, uint32_t flags,
                                 const char *whose)
 {
-    struct attacker a;
-    attach(&a, run_dir);
+    struct rawapp a;
+    rawapp_attach(&a, run_dir);
     struct tas_app_tx_entry *e = tas_ring_prod_slot(&a.tx);
     if (!e)
-        die("own TX ring full on a new context", ENOBUFS);
+        rawapp_die("own TX ring full on a new context", ENOBUFS);
     *e = (struct tas_app_tx_entry){ .flow_id = flow_id, .tx_bytes = 1, .rx_bytes = 1,
                                     .flags = flags };
-    tas_ring_prod_commit(&a.tx);
-    uint64_t one = 1;
-    if (tas_ring_needs_kick(&a.tx) && write(a.kick_fd, &one, sizeof(one)) != sizeof(one))
-        die("kick of the fast path", errno);
-    check(disconnected(&a), "TX entry for %s flow %u (flags %#x): disconnected", whose,
+    rawapp_tx_commit(&a);
+    check(rawapp_disconnected(&a, DISCONNECT_TIMEOUT_MS), "TX entry for %s flow %u (flags %#x): disconnected", whose,
           flow_id, flags);
-    detach(&a);
+    rawapp_detach(&a);
 }
 
 static uint32_t parse_u32(const char *s, const char *what, uint32_t max)
@@ -298,12 +184,12 @@ int main(int argc, char **argv)
     size_t nvictims = (size_t)argc - 3;
     uint32_t *victims = calloc(nvictims, sizeof(*victims));
     if (!victims)
-        die("calloc", ENOMEM);
+        rawapp_die("calloc", ENOMEM);
     for (size_t i = 0; i < nvictims; i++)
         victims[i] = parse_u32(argv[3 + i], "flow id", UINT32_MAX);
 
-    struct attacker a;
-    attach(&a, run_dir);
+    struct rawapp a;
+    rawapp_attach(&a, run_dir);
     for (size_t i = 0; i < nvictims; i++)
         refuse_flow_requests(&a, victims[i], "the victim's");
     for (size_t i = 0; i < sizeof(out_of_range_flows) / sizeof(out_of_range_flows[0]); i++)
@@ -311,7 +197,7 @@ int main(int argc, char **argv)
     refuse_listener_requests(&a);
     refuse_port(&a, port);
     refuse_memory(&a);
-    detach(&a);
+    rawapp_detach(&a);
 
     unsigned posted = 0;
     for (size_t i = 0; i < nvictims; i++, posted += 2) {
