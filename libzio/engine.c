@@ -65,7 +65,7 @@ static uintptr_t deferred[DEFERRED_MAX];
 static size_t nr_deferred;
 static uintptr_t released[RELEASED_MAX];    /* originals no longer needed */
 static size_t nr_released;
-static uintptr_t *fresh;         /* new originals to protect, room for plan_cap + 1 */
+static uintptr_t *fresh;         /* new originals to protect, room for 2 * plan_cap */
 static size_t nr_fresh;
 static struct range dead[DEAD_MAX];         /* cores of buffers fully gone */
 static size_t nr_dead;
@@ -360,14 +360,14 @@ static bool plan_reserve(size_t pages)
         return true;
     while (cap < pages)
         cap *= 2;
-    /* One mapping for both arrays: each page has at most one new original
-     * of its own, plus one shared with its neighbour. */
-    mem = mmap(NULL, (2 * cap + 1) * sizeof(uintptr_t), PROT_READ | PROT_WRITE,
+    /* One mapping for both arrays: an unaligned source reaches into two
+     * pages, so each core page can make at most two new originals. */
+    mem = mmap(NULL, 3 * cap * sizeof(uintptr_t), PROT_READ | PROT_WRITE,
                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED)
         return false;
     if (plan)
-        munmap(plan, (2 * plan_cap + 1) * sizeof(uintptr_t));
+        munmap(plan, 3 * plan_cap * sizeof(uintptr_t));
     plan = mem;
     fresh = plan + cap;
     plan_cap = cap;
