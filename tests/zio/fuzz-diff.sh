@@ -10,16 +10,16 @@ trap 'rm -rf "$work"' EXIT
 
 if [ "${ZIO_NIGHTLY:-0}" = 1 ]; then scale=10; else scale=1; fi
 
-# name first count threads ops threshold
-configs="small-threshold 0 $((1000 * scale)) 3 30 4096
-default-threshold 100000 $((1000 * scale)) 3 30 16384
-many-threads 200000 $((250 * scale)) 6 40 4096
-long-runs 300000 $((100 * scale)) 2 200 8192"
+# name first count threads ops threshold max_pages (a small bound forces LRU collection)
+configs="small-threshold 0 $((1000 * scale)) 3 30 4096 65536
+default-threshold 100000 $((1000 * scale)) 3 30 16384 65536
+many-threads 200000 $((250 * scale)) 6 40 4096 65536
+long-runs 300000 $((100 * scale)) 2 200 8192 256"
 
-echo "$configs" | while read -r name first count threads ops threshold; do
+echo "$configs" | while read -r name first count threads ops threshold max_pages; do
     "$fuzz" "$first" "$count" "$threads" "$ops" > "$work/plain" &
     plain=$!
-    ZIO_THRESHOLD=$threshold ZIO_STATS=1 LD_PRELOAD=$lib \
+    ZIO_THRESHOLD=$threshold ZIO_MAX_PAGES=$max_pages ZIO_STATS=1 LD_PRELOAD=$lib \
         "$fuzz" "$first" "$count" "$threads" "$ops" > "$work/zio" 2> "$work/stats"
     wait $plain
     if ! cmp -s "$work/plain" "$work/zio"; then
@@ -35,6 +35,10 @@ echo "$configs" | while read -r name first count threads ops threshold; do
     if grep -q "copies_elided=0 " "$work/stats"; then
         echo "FAIL $name: libzio elided no copy"
         cat "$work/stats"
+        exit 1
+    fi
+    if [ "$max_pages" -lt 1024 ] && grep -q "gc_evictions=0$" "$work/stats"; then
+        echo "FAIL $name: the page bound never triggered garbage collection"
         exit 1
     fi
     echo "ok $name: $count seeds, $(tail -1 "$work/stats")"
