@@ -257,6 +257,10 @@ static json_object *reply_status(struct sp *sp)
     add(o, "fastpath", json_fastpath(sp));
     add(o, "apps", json_u64(apps));
     add(o, "flows", json_u64(flows));
+    json_object *cookies = json_object_new_object();
+    add(cookies, "sent", json_u64(sp->syncookies_sent));
+    add(cookies, "accepted", json_u64(sp->syncookies_accepted));
+    add(o, "syncookies", cookies);
     json_object *mem = json_object_new_object();
     add(mem, "app_buffer_bytes", json_u64(payload));
     add(mem, "slowpath_rss_bytes", json_u64(rss_bytes(getpid())));

@@ -31,6 +31,7 @@
 #include "ports.h"
 #include "route.h"
 #include "rto.h"
+#include "syncookie.h"
 #include "tcp_fsm.h"
 #include "timer.h"
 
@@ -223,6 +224,9 @@ struct sp {
     struct list_node all_conns;
     uint64_t next_cookie;
     uint64_t secret[2];           /* ISN, port and hash keys */
+    struct syncookie_keys syncookies;
+    uint64_t syncookies_sent;     /* SYN-ACKs answered statelessly */
+    uint64_t syncookies_accepted; /* connections opened from a cookie */
 };
 
 uint64_t sp_now_us(void);

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "log.h"
 #include "packet.h"
@@ -390,6 +391,84 @@ static void install_flow(struct sp *sp, struct sp_conn *c)
     svc_post(sp, TAS_CMD_FLOW_INSTALL, c->flow_id, c->app->id, 0, 0, NULL, 0);
 }
 
+static struct syncookie_keys *cookie_keys(struct sp *sp)
+{
+    struct syncookie_keys *k = &sp->syncookies;
+    if (syncookie_due(k, sp->now_us)) {
+        uint64_t fresh;
+        if (getrandom(&fresh, sizeof(fresh), GRND_NONBLOCK) != sizeof(fresh))
+            fresh = mix64(k->key[k->generation & 1] ^ sp->now_us);
+        syncookie_rotate(k, fresh, sp->now_us);
+    }
+    return k;
+}
+
+/* The SYN-ACK of a connection that does not exist yet: a connection object
+ * on the stack carries what tcp_send needs and is gone on return. */
+static void send_cookie_synack(struct sp *sp, const struct pkt_info *pi,
+                               const struct conn_key *key)
+{
+    struct sp_conn c = { .hnode.key = *key, .irs = pi->seq };
+    negotiate_from_syn(sp, &c, pi, false);
+    c.ecn_ok = false;          /* the cookie has no room to remember it */
+    struct syncookie_syn syn = {
+        .mss = pi->opts.has_mss && pi->opts.mss >= 64 ? pi->opts.mss : TCP_DEFAULT_MSS,
+        .wscale = c.wscale_ok ? c.snd_wscale : SYNCOOKIE_NO_WSCALE,
+    };
+    c.iss = syncookie_make(cookie_keys(sp), key, pi->seq, &syn);
+    send_synack(sp, &c);
+    sp->syncookies_sent++;
+}
+
+static struct sp_conn *half_open_conn(struct sp *sp, struct listener *l,
+                                      const struct conn_key *key)
+{
+    struct sp_conn *c = conn_new(sp, key);
+    if (!c)
+        return NULL;
+    c->state = TCP_SYN_RCVD;
+    c->listener = l;
+    c->ctx_id = l->ctx_id;
+    conntab_insert(&sp->conns, &c->hnode);
+    c->in_table = true;
+    listener_add_half_open(l, &c->queue_node);
+    c->flags |= CONN_F_HALF_OPEN_Q;
+    return c;
+}
+
+static void handle_syn_rcvd(struct sp *sp, struct sp_conn *c, const struct pkt_info *pi);
+
+/* A bare ACK for no connection may complete a cookie handshake: rebuild the
+ * half-open connection from the cookie and the ACK, then take the ACK as if
+ * the connection had been there all along.  False when it is no cookie. */
+static bool cookie_open(struct sp *sp, const struct pkt_info *pi, const struct conn_key *key)
+{
+    struct syncookie_syn syn;
+    struct listener *l = sp->listeners->by_port[ntohs(key->local_port)];
+    if (!l || l->n_ready >= l->backlog ||
+        !syncookie_check(cookie_keys(sp), key, pi->seq - 1, pi->ack - 1, &syn))
+        return false;
+    l = listener_pick(sp->listeners, ntohs(key->local_port));
+    struct sp_conn *c = half_open_conn(sp, l, key);
+    if (!c)
+        return false;
+    uint16_t mss = syn.mss < tcp_our_mss(sp) ? syn.mss : tcp_our_mss(sp);
+    c->irs = pi->seq - 1;
+    c->iss = pi->ack - 1;
+    c->ts_ok = pi->opts.has_ts;
+    c->ts_recent = pi->opts.has_ts ? pi->opts.ts_val : 0;
+    c->wscale_ok = syn.wscale != SYNCOOKIE_NO_WSCALE;
+    c->snd_wscale = c->wscale_ok ? syn.wscale : 0;
+    c->rcv_wscale = c->wscale_ok ? tcp_rcv_wscale(sp->cfg.rx_buf) : 0;
+    c->mss = (uint16_t)(mss - (c->ts_ok ? TCP_TS_OPT_BYTES : 0));
+    c->handshake_sent_us = sp->now_us;   /* no clock-based RTT sample */
+    /* Cleans up should the ACK not complete it after all. */
+    timer_arm(&sp->timers, &c->timer, sp->now_us + TCP_HANDSHAKE_RTO_US);
+    sp->syncookies_accepted++;
+    handle_syn_rcvd(sp, c, pi);
+    return true;
+}
+
 static void passive_open(struct sp *sp, const struct pkt_info *pi, const struct conn_key *key)
 {
     struct listener *l = listener_pick(sp->listeners, ntohs(key->local_port));
@@ -399,24 +478,22 @@ static void passive_open(struct sp *sp, const struct pkt_info *pi, const struct 
         return;
     }
     if (!listener_has_room(l)) {
-        /* Like Linux: drop the SYN, the peer retries; no RST so a burst of
+        /* Like Linux: a full half-open queue is answered with a SYN cookie,
+         * so a SYN flood cannot lock out real clients; a full accept queue
+         * drops the SYN, the peer retries, and no RST means a burst of
          * connects waits instead of failing. */
-        sp_debug("listener %u on port %u full: SYN dropped", l->id, l->port);
+        if (l->n_ready < l->backlog)
+            send_cookie_synack(sp, pi, key);
+        else
+            sp_debug("listener %u on port %u full: SYN dropped", l->id, l->port);
         return;
     }
-    struct sp_conn *c = conn_new(sp, key);
+    struct sp_conn *c = half_open_conn(sp, l, key);
     if (!c)
         return;
-    c->state = TCP_SYN_RCVD;
-    c->listener = l;
-    c->ctx_id = l->ctx_id;
     c->irs = pi->seq;
     c->iss = tcp_isn(sp, key);
     negotiate_from_syn(sp, c, pi, false);
-    conntab_insert(&sp->conns, &c->hnode);
-    c->in_table = true;
-    listener_add_half_open(l, &c->queue_node);
-    c->flags |= CONN_F_HALF_OPEN_Q;
     send_synack(sp, c);
     timer_arm(&sp->timers, &c->timer, sp->now_us + TCP_HANDSHAKE_RTO_US);
 }
@@ -637,8 +714,11 @@ void tcp_handle_segment(struct sp *sp, const struct pkt_info *pi)
         return;
     struct conn_hnode *h = conntab_find(&sp->conns, &key);
     if (!h) {
-        if ((pi->flags & (TAS_TCP_SYN | TAS_TCP_ACK | TAS_TCP_RST)) == TAS_TCP_SYN) {
+        uint8_t kind = pi->flags & (TAS_TCP_SYN | TAS_TCP_ACK | TAS_TCP_RST);
+        if (kind == TAS_TCP_SYN) {
             passive_open(sp, pi, &key);
+        } else if (kind == TAS_TCP_ACK && cookie_open(sp, pi, &key)) {
+            sp_debug("connection on port %u opened from a SYN cookie", ntohs(key.local_port));
         } else {
             sp_debug("segment (flags %#x) for no connection on port %u: reset",
                      pi->flags, ntohs(key.local_port));
@@ -1096,6 +1176,9 @@ int tcp_init(struct sp *sp)
         sp->free_flow_ids[i] = max - 1 - i;
     sp->n_free_flow_ids = max;
     ports_init(sp->ports, (uint32_t)sp->secret[0]);
+    const uint64_t cookie_secrets[2] = { mix64(sp->secret[0] ^ sp->secret[1]),
+                                         mix64(sp->secret[1] + 1) };
+    syncookie_init(&sp->syncookies, cookie_secrets, sp->now_us);
     list_init(&sp->all_conns);
     int rc = listener_table_init(sp->listeners, sp->cfg.max_apps * 16);
     if (rc != 0)

@@ -1,0 +1,89 @@
+#!/bin/bash
+# synflood.sh: acceptance 5 of issue 4.  hping3 floods redis-server (under
+# tas-run) with SYNs from random source ports of the peer for SECS seconds
+# (8 by default, 30 with OPS_NIGHTLY=1) while redis-benchmark drives it from
+# the peer and redis-cli opens a new connection for PING after PING.  The
+# flood fills the listener's half-open queue, so the slow path answers with
+# SYN cookies: every PING succeeds, redis-benchmark reports no error, the
+# status counts cookies sent and accepted, and both daemons keep their pids.
+# hping3 runs with -i u50 (about 20,000 SYNs/s) rather than --flood, which
+# on a 2-core machine starves everything else, the daemons included.
+source "$(dirname "$0")/../integration/lib.sh"
+test_init ops-synflood
+[[ $TAS_MODE == tas ]] || skip "SYN cookies of the TAS slow path need TAS on the bed"
+need_tool python3 hping3 redis-server redis-cli redis-benchmark
+SECS=$(( ${OPS_NIGHTLY:-0} == 1 ? 30 : 8 ))
+bed_up
+read -ra CTL <<<"$TASCTL"
+
+status_field() {
+    "${CTL[@]}" --json status | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+for k in sys.argv[1:]:
+    r = r[k] if isinstance(r, dict) else r
+print(r)' "$@"
+}
+
+bg_on tas "$WORK/redis.log" redis-server --port 6379 --bind 0.0.0.0 \
+    --protected-mode no --save '' --appendonly no --dir "$WORK"
+redis=$BG_PID
+wait_port peer "$TAS_IP" 6379
+pids="$(status_field pid) $(status_field fastpath pid)"
+sent0=$(status_field syncookies sent)
+
+# The peer's kernel answers the SYN-ACKs to hping3's ports with bare RSTs
+# (no ACK flag), which would empty the half-open queue for us; drop them so
+# the flood really holds it full, as a flood from spoofed addresses would.
+# The clients' own connections end with FIN or RST|ACK and pass.
+on_peer 10 nft -f - <<'NFT' || fatal "nft rules on the peer"
+table inet synflood {
+    chain out {
+        type filter hook output priority 0;
+        tcp dport 6379 tcp flags & (rst | ack) == rst drop
+    }
+}
+NFT
+
+note "SYN flood for ${SECS}s with hping3 -S -i u50 from random ports"
+bg_on peer "$WORK/hping.log" timeout "$SECS" hping3 -S -p 6379 -i u50 -s 20000 -q "$TAS_IP"
+hping=$BG_PID
+bg_on peer "$WORK/bench.out" timeout $((SECS + 60)) redis-benchmark -h "$TAS_IP" -p 6379 \
+    -c 10 -n 20000 -t set,get,incr -q
+bench=$BG_PID
+
+pings=0 failed=0
+while kill -0 "$hping" 2>/dev/null; do
+    reply=$(on_peer 3 redis-cli -h "$TAS_IP" -p 6379 PING 2>&1)
+    pings=$((pings + 1))
+    if [[ $reply != PONG ]]; then
+        failed=$((failed + 1))
+        echo "PING $pings: '$reply'"
+    fi
+    sleep 0.2
+done
+wait_bg "$hping" 10
+(( pings >= SECS )) && (( failed == 0 )) &&
+    pass "redis-cli PING on a new connection during the flood: $pings of $pings answered" ||
+    fail "redis-cli PING during the flood: $failed of $pings failed"
+
+wait_bg "$bench" $((SECS + 60))
+check_rc "redis-benchmark during the flood" $?
+if grep -Eqi 'error|ERR ' "$WORK/bench.out"; then
+    fail "redis-benchmark during the flood: $(grep -Ei -m1 'error|ERR ' "$WORK/bench.out")"
+else
+    pass "redis-benchmark during the flood: $(tr '\r' '\n' <"$WORK/bench.out" | grep -c 'requests per second') tests, no error"
+fi
+
+sent=$(( $(status_field syncookies sent) - sent0 ))
+accepted=$(status_field syncookies accepted)
+note "SYN cookies sent $sent, accepted $accepted"
+(( sent > 1000 )) && pass "the slow path answered the flood with $sent SYN cookies" ||
+    fail "only $sent SYN cookies sent: the flood never filled the half-open queue"
+(( accepted > 0 )) && pass "$accepted connections opened from a SYN cookie" ||
+    fail "no connection opened from a SYN cookie"
+kill -0 "$redis" 2>/dev/null && pass "redis-server still running" || fail "redis-server died"
+now="$(status_field pid) $(status_field fastpath pid)"
+[[ $now == "$pids" ]] && pass "slow path and fast path kept their pids ($pids)" ||
+    fail "daemon pids changed: $pids -> $now"
+finish
