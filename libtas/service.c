@@ -172,7 +172,11 @@ static int svc_init(const char *run_dir)
     svc.sock = fdtab_hide(s);
     int err = svc_register();
     if (err != 0) {
-        tas_log("registration with the TAS service failed: %s", strerror(-err));
+        if (err == -EUSERS)
+            tas_log("the TAS service refused this program: it serves as many "
+                    "applications as it may (its max-apps setting)");
+        else
+            tas_log("registration with the TAS service failed: %s", strerror(-err));
         fdtab_close_internal(svc.sock);
         svc.sock = -1;
     }

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -40,6 +41,45 @@ struct sp_app *app_get(struct sp *sp, uint32_t app_id)
         return NULL;
     struct sp_app *app = sp->apps[app_id];
     return app && !app->dying ? app : NULL;
+}
+
+/* Refused applications still get a reply to their REGISTER, so libtas can
+ * say why instead of seeing the socket close.  Only a few wait at a time:
+ * beyond that, or when they never send, the socket is just closed. */
+#define APP_MAX_REFUSED 64u
+
+static void refuse_later(struct sp *sp, int fd)
+{
+    struct sp_watch *w = sp->n_refused < APP_MAX_REFUSED ? malloc(sizeof(*w)) : NULL;
+    if (!w) {
+        close(fd);
+        return;
+    }
+    *w = (struct sp_watch){ SP_WATCH_REFUSED, (void *)(intptr_t)fd };
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = w };
+    if (epoll_ctl(sp->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        free(w);
+        close(fd);
+        return;
+    }
+    sp->n_refused++;
+}
+
+void app_answer_refused(struct sp *sp, struct sp_watch *refused)
+{
+    int fd = (int)(intptr_t)refused->obj;
+    struct tas_ctl_msg m;
+    unsigned got;
+    if (tas_ctl_recv(fd, &m, NULL, 0, &got, MSG_DONTWAIT) == 0 && m.type == TAS_CTL_REGISTER) {
+        struct tas_ctl_msg rep = {
+            .type = TAS_CTL_REGISTER | TAS_CTL_REPLY, .seq = m.seq, .status = -EUSERS,
+        };
+        tas_ctl_send(fd, &rep, NULL, 0);
+    }
+    epoll_ctl(sp->epfd, EPOLL_CTL_DEL, fd, NULL);
+    close(fd);
+    free(refused);
+    sp->n_refused--;
 }
 
 void app_accept_connection(struct sp *sp)
@@ -72,8 +112,9 @@ void app_accept_connection(struct sp *sp)
         }
     }
     if (id == sp->cfg.max_apps) {
-        sp_warn("refusing application pid %d: too many applications (--max-apps)", cred.pid);
-        close(fd);
+        sp_warn("refusing application pid %d: too many applications (--max-apps %u)",
+                cred.pid, sp->cfg.max_apps);
+        refuse_later(sp, fd);
         return;
     }
     struct sp_app *app = calloc(1, sizeof(*app));

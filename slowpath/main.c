@@ -270,6 +270,9 @@ static void handle_event(struct sp *sp, struct sp_watch *w)
     case SP_WATCH_CTL_CLIENT:
         ctl_handle_client(sp, w->obj);
         break;
+    case SP_WATCH_REFUSED:
+        app_answer_refused(sp, w);
+        break;
     }
 }
 

@@ -46,6 +46,7 @@ enum sp_watch_kind {
     SP_WATCH_APP,
     SP_WATCH_CTL_LISTEN,
     SP_WATCH_CTL_CLIENT,
+    SP_WATCH_REFUSED,             /* an application turned away at REGISTER */
 };
 
 struct sp_watch {
@@ -224,6 +225,7 @@ struct sp {
     struct list_node all_conns;
     uint64_t next_cookie;
     uint64_t secret[2];           /* ISN, port and hash keys */
+    uint32_t n_refused;           /* sockets waiting for their REGISTER refusal */
     struct syncookie_keys syncookies;
     uint64_t syncookies_sent;     /* SYN-ACKs answered statelessly */
     uint64_t syncookies_accepted; /* connections opened from a cookie */
@@ -251,6 +253,7 @@ struct tas_flow *svc_flow(struct sp *sp, uint32_t flow_id);
 /* ---- app.c ---- */
 void app_accept_connection(struct sp *sp);
 void app_handle_sock(struct sp *sp, struct sp_app *app);
+void app_answer_refused(struct sp *sp, struct sp_watch *refused);
 void app_post_event(struct sp *sp, struct sp_app *app, uint32_t ctx_id,
                     uint32_t kind, uint32_t status, uint32_t flow_id,
                     uint32_t listener_id, uint64_t opaque);
