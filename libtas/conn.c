@@ -234,6 +234,10 @@ void conn_sp_event(struct tas_context *ctx, const struct tas_app_sp_event *e)
     struct tas_conn *c = idmap_get(&ctx->flows, e->flow_id);
     if (c == NULL)
         return;
+    /* Another tag: the end of an earlier flow with this id, whose CLOSED
+     * waited in the slow path while the id was handed to this one. */
+    if (e->opaque != 0 && e->opaque != c->tag)
+        return;
     if (e->kind == TAS_SPEV_CONNECTED && c->kind == CONN_LIVE &&
         c->status == -EINPROGRESS) {
         c->status = e->status == 0 ? 0 : -errno_from_service(e->status);

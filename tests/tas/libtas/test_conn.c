@@ -142,18 +142,25 @@ static void fp_post(uint32_t flow, uint32_t pos, uint32_t rx, uint32_t tx,
     fp_post_tagged(0, flow, pos, rx, tx, flags);
 }
 
-static void sp_post(uint32_t kind, uint32_t flow, uint32_t listener,
-                    uint32_t status)
+/* The slow path's event; opaque is the flow's when it was posted. */
+static void sp_post_tagged(uint64_t opaque, uint32_t kind, uint32_t flow,
+                           uint32_t listener, uint32_t status)
 {
     struct tas_app_sp_event e = {
         .kind = kind, .flow_id = flow, .listener_id = listener,
-        .status = status,
+        .status = status, .opaque = opaque,
     };
     void *slot = tas_ring_prod_slot(&sp_tx);
 
     assert_non_null(slot);
     memcpy(slot, &e, sizeof(e));
     tas_ring_prod_commit(&sp_tx);
+}
+
+static void sp_post(uint32_t kind, uint32_t flow, uint32_t listener,
+                    uint32_t status)
+{
+    sp_post_tagged(0, kind, flow, listener, status);
 }
 
 static uint32_t poll_events(struct tas_context *ctx, void *who)
@@ -362,6 +369,23 @@ static void test_connect_reusing_closing_id_keeps_its_events(void **state)
     assert_int_equal(tas_conn_status(c), 0);
 }
 
+static void test_old_closed_after_reuse_ignored(void **state)
+{
+    struct tas_context *ctx = *state;
+    struct tas_conn *c = accept_one(ctx);
+    uint64_t old_tag = ctx->next_opaque;
+
+    tas_conn_close(c);
+    /* The old flow's CLOSED waited in the slow path (its queue was full)
+     * while the id went to a connect: it must not end the new flow. */
+    assert_int_equal(tas_connect(ctx, 0x0200000a, 80, 0, &c), 0);
+    sp_post_tagged(old_tag, TAS_SPEV_CLOSED, FLOW, 0, 0);
+    sp_post_tagged(ctx->next_opaque, TAS_SPEV_CONNECTED, FLOW, 0, 0);
+    assert_true(poll_events(ctx, c) & TAS_EV_CONNECTED);
+    assert_int_equal(tas_conn_status(c), 0);
+    assert_ptr_equal(idmap_get(&ctx->flows, FLOW), c);
+}
+
 static void test_reset_then_close_frees_at_once(void **state)
 {
     struct tas_context *ctx = *state;
@@ -409,6 +433,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reused_id_seen_before_old_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_flow_entry_after_reuse_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_reusing_closing_id_keeps_its_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_closed_after_reuse_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_then_close_frees_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_completion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_queue_kills_context, setup, teardown),
