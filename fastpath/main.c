@@ -1,12 +1,15 @@
 /* main.c - tas-fastpath: the DPDK poll-mode daemon that runs the common case
  * of TCP for TAS (see ../shared/DESIGN.md section 3 and docs/fastpath.md).
  *
- *   tas-fastpath [EAL arguments] -- [--run-dir DIR] [--port N]
+ *   tas-fastpath [--config FILE] [EAL arguments] -- [--run-dir DIR] [--port N]
  *                [--idle-sleep-us N] [--rx-desc N] [--tx-desc N] [--mbufs N]
+ *
+ * --config FILE reads the file shared with the slow path (config.c).
  *
  * Start-up order: EAL, the port (so the MAC and MTU can be announced), the
  * attach to the slow path over DIR/fp.sock, then the polling loop on the
- * main lcore.  It exits on SIGINT/SIGTERM, and when the slow path goes away
+ * main lcore; once attached it tells systemd it is ready (Type=notify).
+ * It exits on SIGINT/SIGTERM, and when the slow path goes away
  * (fp.sock EOF): the service region dies with the slow path, and both are
  * restarted together.
  */
@@ -20,12 +23,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 
 #include <tas/ctl.h>
 
+#include "config.h"
 #include "fastpath.h"
 
 struct fp_instance fp = { .sock = -1, .sp_efd = -1, .core = { .kick_efd = -1 } };
@@ -33,7 +39,10 @@ struct fp_instance fp = { .sock = -1, .sp_efd = -1, .core = { .kick_efd = -1 } }
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: tas-fastpath [EAL arguments] -- [options]\n"
+            "usage: tas-fastpath [--config FILE] [EAL arguments] -- [options]\n"
+            "  --config FILE       [service] run-dir and [fastpath] of the service's\n"
+            "                      config file (eal = EAL arguments, other keys are\n"
+            "                      the options below); the command line overrides it\n"
             "  --run-dir DIR       slow path run directory (default %s)\n"
             "  --port N            ethdev index (default 0)\n"
             "  --idle-sleep-us N   block up to N us when idle (default 0: busy poll)\n"
@@ -141,6 +150,11 @@ static void report_cycles(const struct tas_fp_core_stats *st)
 
 int main(int argc, char **argv)
 {
+    char err[256];
+    if (fp_config_args(argc, argv, &argc, &argv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tas-fastpath: %s\n", err);
+        return 2;
+    }
     int rc = rte_eal_init(argc, argv);
     if (rc < 0) {
         fprintf(stderr, "tas-fastpath: EAL initialisation failed: %s\n",
@@ -169,6 +183,7 @@ int main(int argc, char **argv)
             "lcore %u, %s\n", fp.opt.run_dir, TAS_FP_SOCK_NAME, ip, fp.prefix_len,
             fp.geo.max_flows, rte_lcore_id(),
             fp.opt.idle_sleep_us ? "blocking when idle" : "busy polling");
+    sd_notify(0, "READY=1");
 
     fp_core_run(&fp.core);
     fprintf(stderr, "tas-fastpath: exiting: %s\n", fp.quit_reason);
