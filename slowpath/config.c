@@ -28,7 +28,7 @@
 
 enum {
     OPT_RUN_DIR = 256, OPT_IP, OPT_GATEWAY, OPT_ROUTE, OPT_MAX_FLOWS, OPT_RX_BUF,
-    OPT_TX_BUF, OPT_APP_MEM, OPT_MAX_CTX, OPT_MAX_APPS, OPT_CC, OPT_TIME_WAIT,
+    OPT_TX_BUF, OPT_APP_MEM, OPT_MAX_CTX, OPT_MAX_APPS, OPT_MAX_APP_FLOWS, OPT_CC, OPT_TIME_WAIT,
     OPT_RTO_MIN, OPT_MAX_RETRIES, OPT_SYN_RETRIES, OPT_SYNACK_RETRIES,
     OPT_FIN_WAIT2, OPT_ARP_TIMEOUT, OPT_LOG, OPT_LOG_LEVEL, OPT_FOREGROUND,
     OPT_CONFIG, OPT_HELP,
@@ -45,6 +45,7 @@ static const struct option long_options[] = {
     { "app-mem", required_argument, NULL, OPT_APP_MEM },
     { "max-ctx", required_argument, NULL, OPT_MAX_CTX },
     { "max-apps", required_argument, NULL, OPT_MAX_APPS },
+    { "max-app-flows", required_argument, NULL, OPT_MAX_APP_FLOWS },
     { "cc", required_argument, NULL, OPT_CC },
     { "time-wait-ms", required_argument, NULL, OPT_TIME_WAIT },
     { "rto-min-ms", required_argument, NULL, OPT_RTO_MIN },
@@ -77,6 +78,7 @@ void sp_config_usage(const char *prog)
            "  --app-mem BYTES        payload area per application (default 2G, sparse)\n"
            "  --max-ctx N            contexts (threads) per application (default 64)\n"
            "  --max-apps N           applications at once (default 256)\n"
+           "  --max-app-flows N      connections per application (default 16384)\n"
            "  --cc reno|dctcp        congestion control (default reno)\n"
            "  --time-wait-ms MS      TIME_WAIT duration (default 60000 = 2*MSL)\n"
            "  --rto-min-ms MS        lower bound of the retransmission timeout (default 50)\n"
@@ -208,6 +210,7 @@ static void set_defaults(struct sp_config *cfg)
     cfg->app_mem = 2ull << 30;
     cfg->max_ctx = 64;
     cfg->max_apps = 256;
+    cfg->max_app_flows = 16384;
     cfg->app_ring_slots = 1024;
     cfg->svc_ring_slots = 1024;
     cfg->cc = CC_RENO;
@@ -412,6 +415,10 @@ static int parse_args(struct sp_config *cfg, int argc, char **argv,
         case OPT_MAX_APPS:
             if (parse_u32(optarg, 1, 65536, &cfg->max_apps) != 0)
                 return fail(err, err_len, "--max-apps: 1..65536");
+            break;
+        case OPT_MAX_APP_FLOWS:
+            if (parse_u32(optarg, 1, UINT32_MAX, &cfg->max_app_flows) != 0)
+                return fail(err, err_len, "--max-app-flows: 1..%u", UINT32_MAX);
             break;
         case OPT_CC:
             if (cc_parse(optarg, &cfg->cc) != 0)

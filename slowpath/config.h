@@ -23,6 +23,7 @@ struct sp_config {
     uint64_t app_mem;             /* payload area per application */
     uint32_t max_ctx;             /* contexts per application */
     uint32_t max_apps;
+    uint32_t max_app_flows;       /* connections per application */
     uint32_t app_ring_slots;      /* per context ring */
     uint32_t svc_ring_slots;      /* per fast-path core ring */
     enum cc_algo cc;

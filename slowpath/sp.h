@@ -108,6 +108,7 @@ struct sp_app {
     struct list_node listeners;
     struct list_node bindings;
     uint32_t fp_pending;          /* REMOVE/ABORT commands not yet done */
+    uint32_t n_flows;             /* flow ids held, at most cfg.max_app_flows */
     bool dying;                   /* socket gone: cleaning up */
 };
 

@@ -97,6 +97,11 @@ static int conn_alloc_flow(struct sp *sp, struct sp_conn *c, struct sp_app *app)
 {
     if (sp->n_free_flow_ids == 0)
         return -ENOBUFS;
+    if (app->n_flows >= sp->cfg.max_app_flows) {
+        sp_warn("app %u (pid %d) holds max-app-flows (%u) connections: refused",
+                app->id, (int)app->pid, sp->cfg.max_app_flows);
+        return -ENOBUFS;
+    }
     int64_t rx = payload_alloc(&app->payload, sp->cfg.rx_buf);
     if (rx < 0)
         return -ENOBUFS;
@@ -107,6 +112,7 @@ static int conn_alloc_flow(struct sp *sp, struct sp_conn *c, struct sp_app *app)
     }
     c->flow_id = sp->free_flow_ids[--sp->n_free_flow_ids];
     sp->flows[c->flow_id] = c;
+    app->n_flows++;
     c->app = app;
     c->rx_base = (uint32_t)(app->geo.payload_off + (uint64_t)rx);
     c->rx_size = sp->cfg.rx_buf;
@@ -135,6 +141,7 @@ static void conn_release_flow(struct sp *sp, struct sp_conn *c)
     conn_free_ring(app, c->tx_base, c->tx_size);
     sp->flows[c->flow_id] = NULL;
     sp->free_flow_ids[sp->n_free_flow_ids++] = c->flow_id;
+    app->n_flows--;
     c->flow_id = TAS_INVALID_FLOW;
     list_remove(&c->app_node);
     c->app = NULL;
