@@ -4,6 +4,7 @@
  * secret generation, 2 bits of MSS class, 4 bits of peer window scale.
  */
 #include "syncookie.h"
+#include "mix.h"
 
 #define COOKIE_HASH_SHIFT 7
 #define COOKIE_GEN_SHIFT  6
@@ -14,22 +15,12 @@
  * Ethernet.  A SYN's MSS is rounded down to the largest class it reaches. */
 static const uint16_t mss_classes[4] = { 536, 1220, 1440, 1460 };
 
-static uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
-}
-
 static uint32_t cookie_hash(uint64_t key, const struct conn_key *t, uint32_t peer_isn,
                             uint32_t low_bits)
 {
-    uint64_t h = mix64(key ^ ((uint64_t)t->local_ip << 32 | t->remote_ip));
-    h = mix64(h ^ ((uint64_t)t->local_port << 48 | (uint64_t)t->remote_port << 32 | peer_isn));
-    h = mix64(h ^ low_bits ^ key >> 7);
+    uint64_t h = sp_mix64(key ^ ((uint64_t)t->local_ip << 32 | t->remote_ip));
+    h = sp_mix64(h ^ ((uint64_t)t->local_port << 48 | (uint64_t)t->remote_port << 32 | peer_isn));
+    h = sp_mix64(h ^ low_bits ^ key >> 7);
     return (uint32_t)(h >> 39);      /* top 25 bits */
 }
 

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "packet.h"
 #include "sp.h"
+#include "mix.h"
 
 #define TCP_DEFAULT_MSS    536u      /* RFC 9293 when the peer sends none */
 #define TCP_TS_OPT_BYTES   12u
@@ -32,16 +33,6 @@ static uint32_t ts_now(const struct sp *sp)
     return (uint32_t)sp->now_us;     /* docs/tas-protocol.md: microseconds */
 }
 
-static uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
-}
-
 /* RFC 6528: a clock ticking every 4 us plus a keyed function of the
  * 4-tuple, so sequence numbers of one tuple advance over time and those of
  * different tuples are unrelated. */
@@ -49,7 +40,7 @@ static uint32_t tcp_isn(const struct sp *sp, const struct conn_key *k)
 {
     uint64_t a = (uint64_t)k->local_ip << 32 | k->remote_ip;
     uint64_t b = (uint64_t)k->local_port << 16 | k->remote_port;
-    uint64_t f = mix64(a ^ sp->secret[0]) ^ mix64(b ^ sp->secret[1]);
+    uint64_t f = sp_mix64(a ^ sp->secret[0]) ^ sp_mix64(b ^ sp->secret[1]);
     return (uint32_t)(f + sp->now_us / 4);
 }
 
@@ -404,7 +395,7 @@ static struct syncookie_keys *cookie_keys(struct sp *sp)
     if (syncookie_due(k, sp->now_us)) {
         uint64_t fresh;
         if (getrandom(&fresh, sizeof(fresh), GRND_NONBLOCK) != sizeof(fresh))
-            fresh = mix64(k->key[k->generation & 1] ^ sp->now_us);
+            fresh = sp_mix64(k->key[k->generation & 1] ^ sp->now_us);
         syncookie_rotate(k, fresh, sp->now_us);
     }
     return k;
@@ -1183,8 +1174,8 @@ int tcp_init(struct sp *sp)
         sp->free_flow_ids[i] = max - 1 - i;
     sp->n_free_flow_ids = max;
     ports_init(sp->ports, (uint32_t)sp->secret[0]);
-    const uint64_t cookie_secrets[2] = { mix64(sp->secret[0] ^ sp->secret[1]),
-                                         mix64(sp->secret[1] + 1) };
+    const uint64_t cookie_secrets[2] = { sp_mix64(sp->secret[0] ^ sp->secret[1]),
+                                         sp_mix64(sp->secret[1] + 1) };
     syncookie_init(&sp->syncookies, cookie_secrets, sp->now_us);
     list_init(&sp->all_conns);
     int rc = listener_table_init(sp->listeners, sp->cfg.max_apps * 16);

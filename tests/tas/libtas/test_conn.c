@@ -1,7 +1,7 @@
 /* test_conn.c - the low-level API's bookkeeping against a fake service.
  *
  * The service side is played here: an application region in plain memory,
- * the slow path's replies from a stub svc_request, the fast path's and
+ * the slow path's replies from a fake svc_request, the fast path's and
  * slow path's entries written straight into the context's rings.  Checks
  * that ring positions follow the entries, that entries which do not fit
  * are refused, and the embryo/closing life of a flow id.
