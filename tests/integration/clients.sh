@@ -40,30 +40,8 @@ wait_port tas "$PEER_IP" 6379
 wait_log "$WORK/iperf3-server.log" "Server listening on 5201"
 
 note "curl"
-for f in 1k 1m 64m; do
-    on_tas 60 curl -sS --fail -o "$WORK/got-$f" "http://$PEER_IP:8080/$f"
-    rc=$?
-    if ((rc == 0)); then
-        check_same "curl GET /$f" "$WORK/www/$f" "$WORK/got-$f"
-    else
-        fail "curl GET /$f: exit status $rc"
-    fi
-done
-
-note "wrk -t2 -c100 -d${WRK_SECS}s"
-on_tas $((WRK_SECS + 30)) wrk -t2 -c100 -d"${WRK_SECS}s" --timeout 5s \
-    "http://$PEER_IP:8080/1k" >"$WORK/wrk.out" 2>&1
-rc=$?
-cat "$WORK/wrk.out"
-if ((rc != 0)); then
-    fail "wrk: exit status $rc"
-elif grep -Eq 'Socket errors|Non-2xx' "$WORK/wrk.out"; then
-    fail "wrk: $(grep -E 'Socket errors|Non-2xx' "$WORK/wrk.out" | xargs)"
-elif ! grep -Eq 'Requests/sec: +[1-9]' "$WORK/wrk.out"; then
-    fail "wrk: no requests completed"
-else
-    pass "wrk -c100: $(grep -E 'requests in' "$WORK/wrk.out" | xargs), no socket errors"
-fi
+curl_check tas "http://$PEER_IP:8080" "$WORK/www" 1k 1m 64m
+wrk_check tas "http://$PEER_IP:8080/1k" "$WRK_SECS"
 
 note "redis-benchmark -c 50 -n $N, redis-cli"
 on_tas 180 redis-benchmark -h "$PEER_IP" -p 6379 -c 50 -n "$N" -q >"$WORK/bench.out" 2>&1

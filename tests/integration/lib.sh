@@ -231,6 +231,42 @@ EOF
     if [[ $verdict == ok* ]]; then pass "$1: ${verdict#ok }"; else fail "$1: $verdict"; fi
 }
 
+# curl_check SIDE URL_BASE DIR FILE...: GET each FILE from URL_BASE with curl
+# on SIDE; each must arrive equal (sha256) to DIR/FILE.
+curl_check() {
+    local side=$1 base=$2 dir=$3 f rc
+    shift 3
+    for f in "$@"; do
+        on "$side" 60 curl -sS --fail -o "$WORK/got-$f" "$base/$f"
+        rc=$?
+        if ((rc == 0)); then
+            check_same "curl GET /$f" "$dir/$f" "$WORK/got-$f"
+        else
+            fail "curl GET /$f: exit status $rc"
+        fi
+    done
+}
+
+# wrk_check SIDE URL SECS: wrk -t2 -c100 for SECS on SIDE; no socket error,
+# no non-2xx reply, some requests completed.
+wrk_check() {
+    local side=$1 url=$2 secs=$3 rc
+    note "wrk -t2 -c100 -d${secs}s"
+    on "$side" $((secs + 30)) wrk -t2 -c100 -d"${secs}s" --timeout 5s "$url" \
+        >"$WORK/wrk.out" 2>&1
+    rc=$?
+    cat "$WORK/wrk.out"
+    if ((rc != 0)); then
+        fail "wrk: exit status $rc"
+    elif grep -Eq 'Socket errors|Non-2xx' "$WORK/wrk.out"; then
+        fail "wrk: $(grep -E 'Socket errors|Non-2xx' "$WORK/wrk.out" | xargs)"
+    elif ! grep -Eq 'Requests/sec: +[1-9]' "$WORK/wrk.out"; then
+        fail "wrk: no requests completed"
+    else
+        pass "wrk -c100: $(grep -E 'requests in' "$WORK/wrk.out" | xargs), no socket errors"
+    fi
+}
+
 # dump_logs: tails of every log of this test and of the bed.
 dump_logs() {
     local f

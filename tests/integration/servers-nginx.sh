@@ -38,30 +38,6 @@ CONF
 bg_on tas "$WORK/nginx.log" nginx -p "$WORK" -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log"
 wait_port peer "$TAS_IP" 8080
 
-for f in empty 1k 1m 64m; do
-    on_peer 60 curl -sS --fail -o "$WORK/got-$f" "http://$TAS_IP:8080/$f"
-    rc=$?
-    if ((rc == 0)); then
-        check_same "curl GET /$f" "$WORK/www/$f" "$WORK/got-$f"
-    else
-        fail "curl GET /$f: exit status $rc"
-    fi
-done
-
-note "wrk -t2 -c100 -d${WRK_SECS}s"
-on_peer $((WRK_SECS + 30)) wrk -t2 -c100 -d"${WRK_SECS}s" --timeout 5s \
-    "http://$TAS_IP:8080/1k" >"$WORK/wrk.out" 2>&1
-rc=$?
-cat "$WORK/wrk.out"
-if ((rc != 0)); then
-    fail "wrk: exit status $rc"
-elif grep -q 'Socket errors' "$WORK/wrk.out"; then
-    fail "wrk: $(grep 'Socket errors' "$WORK/wrk.out")"
-elif grep -q 'Non-2xx' "$WORK/wrk.out"; then
-    fail "wrk: $(grep 'Non-2xx' "$WORK/wrk.out")"
-elif ! grep -Eq 'Requests/sec: +[1-9]' "$WORK/wrk.out"; then
-    fail "wrk: no requests completed"
-else
-    pass "wrk -c100: $(grep -E 'requests in' "$WORK/wrk.out" | xargs), no socket errors"
-fi
+curl_check peer "http://$TAS_IP:8080" "$WORK/www" empty 1k 1m 64m
+wrk_check peer "http://$TAS_IP:8080/1k" "$WRK_SECS"
 finish
