@@ -52,6 +52,8 @@ enum tas_drop_reason {
     TAS_DROP_EXC_QUEUE_FULL,  /* slow path not keeping up */
     TAS_DROP_APP_BAD_ENTRY,   /* application queue entry failed validation */
     TAS_DROP_TX_NO_MBUF,
+    TAS_DROP_BAD_ACK,         /* ACK field outside [snd_una - tx_size, snd_max] */
+    TAS_DROP_RST_IN_WINDOW,   /* RST in the window but not at rcv_nxt (RFC 5961) */
     TAS_DROP__COUNT
 };
 
@@ -67,6 +69,7 @@ struct tas_fp_core_stats {
     uint64_t rx_cycles;       /* rdtsc time in RX processing */
     uint64_t tx_cycles;       /* rdtsc time in TX processing */
     uint64_t fast_retransmits;
+    uint64_t challenge_acks;  /* rate-limited ACKs answering unacceptable segments */
     uint64_t drops[TAS_DROP__COUNT];
 };
 

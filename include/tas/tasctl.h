@@ -34,6 +34,8 @@ static const char *const tas_drop_reason_names[TAS_DROP__COUNT] = {
     [TAS_DROP_EXC_QUEUE_FULL] = "exception_queue_full",
     [TAS_DROP_APP_BAD_ENTRY] = "app_bad_entry",
     [TAS_DROP_TX_NO_MBUF] = "tx_no_mbuf",
+    [TAS_DROP_BAD_ACK] = "bad_ack",
+    [TAS_DROP_RST_IN_WINDOW] = "rst_in_window",
 };
 
 #endif /* TAS_TASCTL_H */
