@@ -141,7 +141,8 @@ static void report_cycles(const struct tas_fp_core_stats *st)
             st->tx_pkts, st->tx_pkts ? st->tx_cycles / st->tx_pkts : 0,
             100.0 * st->busy_cycles / (st->busy_cycles + st->idle_cycles + 1),
             st->exc_pkts);
-    fprintf(stderr, "tas-fastpath: fast retransmits %lu", st->fast_retransmits);
+    fprintf(stderr, "tas-fastpath: fast retransmits %lu, challenge ACKs %lu",
+            st->fast_retransmits, st->challenge_acks);
     for (int r = 0; r < TAS_DROP__COUNT; r++)
         if (st->drops[r])
             fprintf(stderr, ", drops[%d] %lu", r, st->drops[r]);

@@ -35,6 +35,8 @@ static void report_rx_result(struct fp_core *c, uint32_t id,
         c->stats->drops[res->drop]++;
     if (res->fast_retx)
         c->stats->fast_retransmits++;
+    if (res->challenge_ack)
+        c->stats->challenge_acks++;
     if (res->rst)
         fp_exc_event(c, id, TAS_FLOW_EV_RST_RCVD);
     if (res->fin_rcvd)

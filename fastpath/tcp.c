@@ -38,17 +38,42 @@ bool fp_flow_sane(const struct tas_flow *f, const struct fp_flow *p)
            f->tx_avail <= p->tx_size - f->tx_sent;
 }
 
-/* RFC 9293 segment acceptability against our receive window, with the
- * allowance for a zero window that lets ACKs through at rcv_nxt. */
-static bool seq_acceptable(const struct tas_flow *f, uint32_t seq, uint32_t seg_len)
+/* Bytes the peer may send from rcv_nxt on: what we advertised and have not
+ * taken back (we never shrink a window), else what the window field would
+ * say now, never more than the ring holds.  Not rx_avail itself: the field
+ * rounds rx_avail down by the window scale, and a probe at a window
+ * advertised as zero must not slip into the bytes that rounding hid. */
+static uint32_t rx_window(const struct tas_flow *f, const struct fp_flow *p)
 {
-    uint32_t wnd = f->rx_avail;
+    uint32_t wnd = (uint32_t)fp_rx_window_field(f, p) << p->rcv_wscale;
+    int32_t promised = (int32_t)(p->adv_edge - f->rcv_nxt);
+    if (promised > 0 && (uint32_t)promised > wnd)
+        wnd = (uint32_t)promised;
+    return wnd < f->rx_avail ? wnd : f->rx_avail;
+}
+
+/* RFC 9293 segment acceptability against our receive window wnd, with the
+ * allowance for a zero window that lets ACKs through at rcv_nxt. */
+static bool seq_acceptable(const struct tas_flow *f, uint32_t wnd, uint32_t seq,
+                           uint32_t seg_len)
+{
     if (wnd == 0)
         return seq == f->rcv_nxt;
     if (seg_len == 0)
         return tas_seq_in(seq, f->rcv_nxt, wnd);
     return tas_seq_in(seq, f->rcv_nxt, wnd) ||
            tas_seq_in(seq + seg_len - 1, f->rcv_nxt, wnd);
+}
+
+/* RFC 5961 section 5: an ACK is acceptable from SND.UNA - MAX.SND.WND up
+ * to what we sent.  For MAX.SND.WND we take the send buffer: no more than
+ * tx_size bytes are ever unacknowledged, so an ACK further back than that
+ * was overtaken by a whole buffer of later ACKs and carries nothing; a
+ * blind attacker has to hit a 1 in 2^32 / tx_size chance instead of 1 in 2. */
+static bool ack_acceptable(const struct tas_flow *f, const struct fp_flow *p,
+                           uint32_t ack)
+{
+    return tas_seq_le(ack, p->snd_max) && tas_seq_ge(ack, f->snd_una - p->tx_size);
 }
 
 static void note_rx(struct tas_flow *f, struct fp_flow *p, uint32_t n)
@@ -153,7 +178,7 @@ static bool keep_ooo(struct tas_flow *f, uint32_t seq, uint32_t len)
     return true;
 }
 
-static void process_payload(struct tas_flow *f, struct fp_flow *p,
+static void process_payload(struct tas_flow *f, struct fp_flow *p, uint32_t wnd,
                             const struct fp_seg *s, struct fp_rx_result *res)
 {
     uint32_t seq = s->seq, len = s->len;
@@ -175,14 +200,14 @@ static void process_payload(struct tas_flow *f, struct fp_flow *p,
         return;
     }
     uint32_t off = seq - f->rcv_nxt;
-    if (off >= f->rx_avail) {
-        res->drop = f->rx_avail ? TAS_DROP_OUT_OF_WINDOW : TAS_DROP_RX_RING_FULL;
+    if (off >= wnd) {
+        res->drop = wnd ? TAS_DROP_OUT_OF_WINDOW : TAS_DROP_RX_RING_FULL;
         p->ack_now = 1;
         return;
     }
-    if (len > f->rx_avail - off) {
+    if (len > wnd - off) {
         res->drop = TAS_DROP_RX_RING_FULL;
-        len = f->rx_avail - off;
+        len = wnd - off;
         p->ack_now = 1;
     }
     if (off > 0 && !keep_ooo(f, seq, len)) {
@@ -202,20 +227,33 @@ static void process_payload(struct tas_flow *f, struct fp_flow *p,
     res->notify = true;
 }
 
-/* The ACK owed for a segment we could not accept.  Unless it carried data
- * (a retransmission our lost ACK caused, which needs a prompt answer), at
- * most one such ACK goes out per interval: two ends that each find the
- * other's ACKs unacceptable would otherwise ACK each other forever
- * (RFC 5961 section 7, as Linux does). */
-static void unacceptable_ack(struct fp_flow *p, const struct fp_seg *s,
-                             uint32_t now_us)
+/* The ACK owed for a segment we could not accept (RFC 9293), or the
+ * challenge ACK of RFC 5961 for a blind RST or a bad ACK field: at most one
+ * per interval, since two ends that each find the other's ACKs
+ * unacceptable would otherwise ACK each other forever, and a flood of
+ * forged segments would get a flood of ACKs (RFC 5961 section 7, as Linux
+ * does). */
+static void challenge_ack(struct fp_flow *p, uint32_t now_us, struct fp_rx_result *res)
 {
-    if (s->len == 0 && !(s->flags & TAS_TCP_FIN)) {
-        if (now_us - p->oow_ack_us < OOW_ACK_GAP_US)
-            return;
-        p->oow_ack_us = now_us;
-    }
+    if (now_us - p->oow_ack_us < OOW_ACK_GAP_US)
+        return;
+    p->oow_ack_us = now_us;
     p->ack_now = 1;
+    res->challenge_ack = true;
+}
+
+/* Data or a FIN outside the window but no more than a ring's size from
+ * rcv_nxt is what a true peer sends (a retransmission our lost ACK caused,
+ * a probe past a closed window): it gets its answer at once. */
+static void unacceptable_ack(const struct tas_flow *f, struct fp_flow *p,
+                             const struct fp_seg *s, uint32_t now_us,
+                             struct fp_rx_result *res)
+{
+    if ((s->len > 0 || (s->flags & TAS_TCP_FIN)) &&
+        tas_seq_in(s->seq, f->rcv_nxt - p->rx_size, 2 * p->rx_size + 1))
+        p->ack_now = 1;
+    else
+        challenge_ack(p, now_us, res);
 }
 
 void fp_tcp_rx(struct tas_flow *f, struct fp_flow *p, const struct fp_seg *s,
@@ -232,35 +270,37 @@ void fp_tcp_rx(struct tas_flow *f, struct fp_flow *p, const struct fp_seg *s,
     if (ts_flow && s->has_ts && !(s->flags & TAS_TCP_RST) &&
         tas_seq_lt(s->ts_val, f->ts_recent)) {
         res->drop = TAS_DROP_OUT_OF_WINDOW;      /* PAWS */
-        unacceptable_ack(p, s, now_us);
+        unacceptable_ack(f, p, s, now_us, res);
         return;
     }
+    uint32_t wnd = rx_window(f, p);
     if (s->flags & TAS_TCP_RST) {
         /* RFC 5961: only an exact match resets, in-window gets a challenge */
         if (s->seq == f->rcv_nxt) {
             f->flags &= (uint16_t)~TAS_FLOW_F_ACTIVE;
             p->state = FP_FLOW_STOPPED;
             res->rst = true;
-        } else if (tas_seq_in(s->seq, f->rcv_nxt, f->rx_avail)) {
-            unacceptable_ack(p, s, now_us);
+        } else if (tas_seq_in(s->seq, f->rcv_nxt, wnd)) {
+            res->drop = TAS_DROP_RST_IN_WINDOW;
+            challenge_ack(p, now_us, res);
         } else {
             res->drop = TAS_DROP_OUT_OF_WINDOW;
         }
         return;
     }
     uint32_t seg_len = s->len + ((s->flags & TAS_TCP_FIN) ? 1 : 0);
-    if (!seq_acceptable(f, s->seq, seg_len)) {
+    if (!seq_acceptable(f, wnd, s->seq, seg_len)) {
         res->drop = TAS_DROP_OUT_OF_WINDOW;
-        unacceptable_ack(p, s, now_us);
+        unacceptable_ack(f, p, s, now_us, res);
         return;
     }
     if (!(s->flags & TAS_TCP_ACK)) {
         res->drop = TAS_DROP_TCP_HDR;
         return;
     }
-    if (tas_seq_gt(s->ack, p->snd_max)) {
-        res->drop = TAS_DROP_OUT_OF_WINDOW;      /* acknowledges unsent data */
-        unacceptable_ack(p, s, now_us);
+    if (!ack_acceptable(f, p, s->ack)) {
+        res->drop = TAS_DROP_BAD_ACK;
+        challenge_ack(p, now_us, res);
         return;
     }
     /* RFC 7323: remember the TSval of a segment starting at or before the
@@ -282,7 +322,7 @@ void fp_tcp_rx(struct tas_flow *f, struct fp_flow *p, const struct fp_seg *s,
 
     process_ack(f, p, s, now_us, res);
     if (s->len)
-        process_payload(f, p, s, res);
+        process_payload(f, p, wnd, s, res);
 
     if ((s->flags & TAS_TCP_FIN) && !(f->flags & TAS_FLOW_F_FIN_RCVD) &&
         f->rcv_nxt == s->seq + s->len && res->drop == TAS_DROP__COUNT) {

@@ -1,6 +1,8 @@
 /* tcp.h - the per-flow TCP logic of the fast path, free of I/O.
  *
  * fp_tcp_rx applies one received segment to a flow: RST and PAWS checks,
+ * the acceptability of its sequence number and ACK field (RFC 9293, RFC
+ * 5961: blind RSTs and forged ACKs get a rate-limited challenge ACK),
  * acknowledgement processing (freeing TX bytes, duplicate ACKs and fast
  * retransmit, the peer's window, RTT from timestamps, ECN), in-order and
  * out-of-order payload placement into the application's RX ring, and the
@@ -34,6 +36,7 @@ struct fp_rx_result {
     bool fast_retx;           /* third duplicate ACK: rewound to snd_una */
     bool tx_progress;         /* acked, window moved or rewound: try sending */
     bool notify;              /* p->note_* changed: tell the context */
+    bool challenge_ack;       /* the ACK owed is a rate-limited challenge ACK */
 };
 
 /* Applies segment s (already matched to this active flow) at time now_us of

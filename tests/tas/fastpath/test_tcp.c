@@ -1,6 +1,7 @@
 /* Unit tests for the per-flow TCP logic: segment acceptance, out-of-order
- * handling, ACK processing, fast retransmit, RST/FIN, and the send-side
- * arithmetic. */
+ * handling, ACK processing, fast retransmit, RST/FIN, the RFC 5961 checks
+ * and their rate-limited challenge ACKs, the receive window, and the
+ * send-side arithmetic. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -176,7 +177,7 @@ static void test_ack_frees_tx_and_counts(void **state)
     assert_int_equal(f.ts_recent, 1);
     /* beyond what was sent: dropped, ACK due */
     ack(SND_ISN + 5000, 10000, 0);
-    assert_int_equal(res.drop, TAS_DROP_OUT_OF_WINDOW);
+    assert_int_equal(res.drop, TAS_DROP_BAD_ACK);
     assert_int_equal(f.snd_una, SND_ISN + 400);
 }
 
@@ -304,11 +305,15 @@ static void test_rst_rules(void **state)
     (void)state;
     rx(RCV_ISN + 10, 0, TAS_TCP_RST);     /* in window: challenge ACK */
     assert_false(res.rst);
+    assert_int_equal(res.drop, TAS_DROP_RST_IN_WINDOW);
+    assert_true(res.challenge_ack);
     assert_true(p.ack_now);
     assert_int_equal(p.state, FP_FLOW_ACTIVE);
     p.ack_now = 0;
-    rx(RCV_ISN + 5000, 0, TAS_TCP_RST);   /* outside: ignored */
+    rx(RCV_ISN + 5000, 0, TAS_TCP_RST);   /* outside: dropped silently */
     assert_false(res.rst);
+    assert_int_equal(res.drop, TAS_DROP_OUT_OF_WINDOW);
+    assert_false(res.challenge_ack);
     assert_false(p.ack_now);
     rx(RCV_ISN, 0, TAS_TCP_RST);          /* exact: reset */
     assert_true(res.rst);
@@ -333,6 +338,140 @@ static void test_unacceptable_acks_rate_limited(void **state)
     now_us += 500000;
     rx(RCV_ISN + 5000, 0, 0);
     assert_true(p.ack_now);
+}
+
+/* Ten bytes at a sequence number far from the stream rx() knows. */
+static void rx_far(uint32_t seq)
+{
+    struct fp_seg s = { .seq = seq, .ack = f.snd_una, .win = 10000,
+                        .flags = TAS_TCP_ACK, .payload = data, .len = 10 };
+    fp_tcp_rx(&f, &p, &s, now_us, &res);
+}
+
+/* Segments a blind attacker sends from far away get one ACK per interval,
+ * while a true peer's retransmission just behind rcv_nxt is answered at once. */
+static void test_far_data_rate_limited(void **state)
+{
+    (void)state;
+    rx(RCV_ISN, 100, 0);
+    p.ack_now = 0;
+    rx_far(RCV_ISN + (1u << 30));      /* far ahead */
+    assert_int_equal(res.drop, TAS_DROP_OUT_OF_WINDOW);
+    assert_true(res.challenge_ack);
+    assert_true(p.ack_now);
+    p.ack_now = 0;
+    now_us += 1000;
+    rx_far(RCV_ISN + (1u << 30));
+    assert_int_equal(res.drop, TAS_DROP_OUT_OF_WINDOW);
+    assert_false(p.ack_now);
+    rx_far(RCV_ISN - (1u << 30));      /* far behind */
+    assert_int_equal(res.drop, TAS_DROP_OUT_OF_WINDOW);
+    assert_false(p.ack_now);
+    rx(RCV_ISN, 50, 0);                   /* a retransmission: answered now */
+    assert_true(p.ack_now);
+    assert_false(res.challenge_ack);
+    assert_int_equal(f.rcv_nxt, RCV_ISN + 100);
+    rx(RCV_ISN + 100, 0, TAS_TCP_FIN);
+    assert_true(res.fin_rcvd);
+    p.ack_now = 0;
+    rx(RCV_ISN + 100, 0, TAS_TCP_FIN);    /* the FIN again: our ACK was lost */
+    assert_int_equal(res.drop, TAS_DROP_OUT_OF_WINDOW);
+    assert_true(p.ack_now);
+}
+
+/* RFC 5961 section 5: the ACK field must lie in [snd_una - tx_size,
+ * snd_max]; data carried by any other is dropped with a challenge ACK. */
+static void test_ack_acceptability(void **state)
+{
+    (void)state;
+    send_bytes(1000);
+    struct fp_seg s = { .seq = RCV_ISN, .ack = SND_ISN - TX_SIZE, .win = 10000,
+                        .flags = TAS_TCP_ACK, .payload = data, .len = 10 };
+    fp_tcp_rx(&f, &p, &s, now_us, &res);  /* the oldest acceptable */
+    assert_int_equal(res.drop, TAS_DROP__COUNT);
+    assert_int_equal(f.rcv_nxt, RCV_ISN + 10);
+    assert_int_equal(f.snd_una, SND_ISN);
+    p.ack_now = 0;
+    s.seq = f.rcv_nxt;
+    s.payload = data + 10;
+    s.ack = SND_ISN - TX_SIZE - 1;        /* one further back */
+    fp_tcp_rx(&f, &p, &s, now_us, &res);
+    assert_int_equal(res.drop, TAS_DROP_BAD_ACK);
+    assert_true(res.challenge_ack);
+    assert_true(p.ack_now);
+    assert_int_equal(f.rcv_nxt, RCV_ISN + 10);
+    assert_int_equal(f.rx_avail, RX_SIZE - 10);
+    p.ack_now = 0;
+    s.ack = SND_ISN - (1u << 30);         /* far in the past, again soon */
+    fp_tcp_rx(&f, &p, &s, now_us, &res);
+    assert_int_equal(res.drop, TAS_DROP_BAD_ACK);
+    assert_false(p.ack_now);
+    s.ack = p.snd_max + 1;                /* data never sent */
+    fp_tcp_rx(&f, &p, &s, now_us, &res);
+    assert_int_equal(res.drop, TAS_DROP_BAD_ACK);
+    assert_int_equal(f.tx_sent, 1000);
+    assert_int_equal(f.rcv_nxt, RCV_ISN + 10);
+    s.ack = p.snd_max;                    /* everything sent */
+    fp_tcp_rx(&f, &p, &s, now_us, &res);
+    assert_int_equal(res.drop, TAS_DROP__COUNT);
+    assert_int_equal(f.snd_una, SND_ISN + 1000);
+    assert_int_equal(f.rcv_nxt, RCV_ISN + 20);
+    s.seq = f.rcv_nxt;
+    s.payload = data + 20;
+    s.ack = SND_ISN + 500;                /* older than snd_una, within bound */
+    s.win = 1;
+    fp_tcp_rx(&f, &p, &s, now_us, &res);
+    assert_int_equal(res.drop, TAS_DROP__COUNT);
+    assert_int_equal(f.rcv_nxt, RCV_ISN + 30);
+    assert_int_equal(f.snd_una, SND_ISN + 1000);
+    assert_int_equal(f.snd_wnd, 10000);   /* its window is stale */
+    assert_memory_equal(rx_ring, data, 30);
+}
+
+/* With a window scale the field rounds rx_avail down: once it says zero,
+ * a probe at rcv_nxt finds no room although a few ring bytes are free. */
+static void test_zero_window_probe(void **state)
+{
+    (void)state;
+    p.rcv_wscale = 4;
+    fp_ack_sent(&f, &p);                  /* advertises 992 of 1000 */
+    for (uint32_t off = 0; off < 900; off += 100)
+        rx(RCV_ISN + off, 100, 0);
+    rx(RCV_ISN + 900, 100, 0);            /* 100 of the 100 free: 96 fit */
+    assert_int_equal(res.drop, TAS_DROP_RX_RING_FULL);
+    assert_int_equal(f.rcv_nxt, RCV_ISN + 996);
+    assert_int_equal(f.rx_avail, 4);
+    assert_int_equal(fp_rx_window_field(&f, &p), 0);
+    fp_ack_sent(&f, &p);
+    p.ack_now = 0;
+    rx(RCV_ISN + 996, 1, 0);              /* the probe */
+    assert_int_equal(res.drop, TAS_DROP_RX_RING_FULL);
+    assert_true(p.ack_now);
+    assert_false(res.challenge_ack);
+    assert_int_equal(f.rcv_nxt, RCV_ISN + 996);
+    assert_int_equal(f.rx_avail, 4);
+    f.rx_avail += 500;                    /* the app reads: the flow goes on */
+    rx(RCV_ISN + 996, 100, 0);
+    assert_int_equal(res.drop, TAS_DROP__COUNT);
+    assert_int_equal(f.rcv_nxt, RCV_ISN + 1096);
+}
+
+/* A window once advertised is not taken back by the rounding of a later
+ * field ("shrinking the window", RFC 9293 section 3.8.6). */
+static void test_window_never_shrinks(void **state)
+{
+    (void)state;
+    p.rcv_wscale = 4;
+    fp_ack_sent(&f, &p);                  /* right edge RCV_ISN + 992 */
+    rx(RCV_ISN, 10, 0);                   /* the field now says 976 more */
+    assert_int_equal((uint32_t)fp_rx_window_field(&f, &p) << 4, 976);
+    rx(RCV_ISN + 980, 12, 0);             /* up to the promised edge */
+    assert_int_equal(res.drop, TAS_DROP__COUNT);
+    assert_int_equal(f.ooo_start, RCV_ISN + 980);
+    assert_int_equal(f.ooo_len, 12);
+    rx(RCV_ISN + 992, 4, 0);              /* beyond it: ring space, no window */
+    assert_int_equal(res.drop, TAS_DROP_OUT_OF_WINDOW);
+    assert_int_equal(f.ooo_len, 12);
 }
 
 static void test_syn_and_urg_go_to_slow_path(void **state)
@@ -436,6 +575,10 @@ int main(void)
         T(test_out_of_order_fin_not_taken),
         T(test_rst_rules),
         T(test_unacceptable_acks_rate_limited),
+        T(test_far_data_rate_limited),
+        T(test_ack_acceptability),
+        T(test_zero_window_probe),
+        T(test_window_never_shrinks),
         T(test_syn_and_urg_go_to_slow_path),
         T(test_paws_and_ts_recent),
         T(test_ecn_echo),
