@@ -156,6 +156,7 @@ static json_object *json_counters(const struct tas_fp_core_stats *s)
     add(o, "tx_bytes", json_u64(s->tx_bytes));
     add(o, "exception_packets", json_u64(s->exc_pkts));
     add(o, "fast_retransmits", json_u64(s->fast_retransmits));
+    add(o, "challenge_acks", json_u64(s->challenge_acks));
     uint64_t dropped = 0;
     for (unsigned r = 0; r < TAS_DROP__COUNT; r++)
         dropped += s->drops[r];
@@ -261,6 +262,11 @@ static json_object *reply_status(struct sp *sp)
     add(cookies, "sent", json_u64(sp->syncookies_sent));
     add(cookies, "accepted", json_u64(sp->syncookies_accepted));
     add(o, "syncookies", cookies);
+    json_object *blind = json_object_new_object();
+    add(blind, "syns", json_u64(sp->blind_syns));
+    add(blind, "rsts", json_u64(sp->blind_rsts));
+    add(blind, "challenge_acks", json_u64(sp->challenge_acks));
+    add(o, "slowpath_rfc5961", blind);
     json_object *mem = json_object_new_object();
     add(mem, "app_buffer_bytes", json_u64(payload));
     add(mem, "slowpath_rss_bytes", json_u64(rss_bytes(getpid())));

@@ -169,6 +169,7 @@ struct sp_conn {
     uint64_t fin_wait2_deadline_us;
     uint8_t rto_count;            /* timeouts without progress */
     uint32_t timeouts;            /* retransmission timeouts, for tasctl */
+    uint64_t challenge_us;        /* when we last sent this flow a challenge ACK */
     int close_status;             /* errno for TAS_SPEV_CLOSED */
 };
 
@@ -230,6 +231,9 @@ struct sp {
     struct syncookie_keys syncookies;
     uint64_t syncookies_sent;     /* SYN-ACKs answered statelessly */
     uint64_t syncookies_accepted; /* connections opened from a cookie */
+    uint64_t blind_syns;          /* SYNs on synchronized connections (RFC 5961) */
+    uint64_t blind_rsts;          /* RSTs in the window, not at rcv_nxt, before install */
+    uint64_t challenge_acks;      /* ACKs answering either, rate-limited per flow */
 };
 
 uint64_t sp_now_us(void);

@@ -27,6 +27,7 @@
 #define TCP_TS_OPT_BYTES   12u
 #define TCP_HANDSHAKE_RTO_US 1000000u
 #define TCP_INSTALL_DELAY_US 200u
+#define TCP_CHALLENGE_GAP_US 500000u  /* as the fast path's challenge_ack */
 
 static uint32_t ts_now(const struct sp *sp)
 {
@@ -702,6 +703,65 @@ static void handle_time_wait(struct sp *sp, struct sp_conn *c, const struct pkt_
         send_ack(sp, c, c->snd_nxt, c->rcv_nxt, 0);
 }
 
+/* RFC 5961 challenge ACK: it tells the true peer where we are, so a peer
+ * that really lost the connection answers it with an RST at exactly
+ * rcv_nxt, which a blind attacker cannot guess.  At most one per interval
+ * and flow, so a flood of forged segments does not become a flood of ACKs. */
+static void send_challenge_ack(struct sp *sp, struct sp_conn *c, uint32_t seq, uint32_t ack,
+                               uint32_t window)
+{
+    if (sp->now_us - c->challenge_us < TCP_CHALLENGE_GAP_US)
+        return;
+    c->challenge_us = sp->now_us;
+    sp->challenge_acks++;
+    send_ack(sp, c, seq, ack, window);
+}
+
+/* Established, but the slow path still owns the flow's receive side: an
+ * RST resets only at exactly rcv_nxt, one elsewhere in the window and any
+ * SYN get a challenge ACK (RFC 5961 sections 3 and 4), data is kept. */
+static void handle_install_pending(struct sp *sp, struct sp_conn *c, const struct pkt_info *pi)
+{
+    uint32_t rcv_nxt = c->irs + 1 + c->rx_ready, window = c->rx_size - c->rx_ready;
+
+    if (pi->flags & TAS_TCP_RST) {
+        if (pi->seq == rcv_nxt) {
+            conn_close(sp, c, ECONNRESET, false);
+        } else if (tas_seq_in(pi->seq, rcv_nxt, window)) {
+            sp->blind_rsts++;
+            send_challenge_ack(sp, c, c->iss + 1, rcv_nxt, window);
+        }
+        return;
+    }
+    if (pi->flags & TAS_TCP_SYN) {
+        sp->blind_syns++;
+        send_challenge_ack(sp, c, c->iss + 1, rcv_nxt, window);
+        return;
+    }
+    deliver_early_data(sp, c, pi);
+}
+
+/* A segment the fast path passed up for a flow past its handshake.  A SYN
+ * gets a challenge ACK from the fast path's state of the flow, never a
+ * reset or a new connection (RFC 5961 section 4); the rest (e.g. for a
+ * flow an RST stopped) needs nothing from us. */
+static void handle_synchronized(struct sp *sp, struct sp_conn *c, const struct pkt_info *pi)
+{
+    if (!(pi->flags & TAS_TCP_SYN)) {
+        sp_debug("flow %u in %s: exception segment flags %#x ignored", c->flow_id,
+                 tcp_state_name(c->state), pi->flags);
+        return;
+    }
+    sp->blind_syns++;
+    if (!(c->flags & CONN_F_INSTALLED) || !svc_attached(sp))
+        return;
+    const struct tas_flow *f = svc_flow(sp, c->flow_id);
+    uint32_t snd_nxt = __atomic_load_n(&f->snd_una, __ATOMIC_RELAXED) +
+                       __atomic_load_n(&f->tx_sent, __ATOMIC_RELAXED);
+    send_challenge_ack(sp, c, snd_nxt, __atomic_load_n(&f->rcv_nxt, __ATOMIC_RELAXED),
+                       __atomic_load_n(&f->rx_avail, __ATOMIC_RELAXED));
+}
+
 void tcp_handle_segment(struct sp *sp, const struct pkt_info *pi)
 {
     struct conn_key key = {
@@ -737,19 +797,12 @@ void tcp_handle_segment(struct sp *sp, const struct pkt_info *pi)
         break;
     case TCP_ESTABLISHED:
         if (c->flags & CONN_F_INSTALL_PENDING) {
-            if (pi->flags & TAS_TCP_RST)
-                conn_close(sp, c, ECONNRESET, false);
-            else
-                deliver_early_data(sp, c, pi);
+            handle_install_pending(sp, c, pi);
             break;
         }
         /* fall through */
     default:
-        /* The fast path serves the flow and answers what it can; anything
-         * passed up here (e.g. a SYN on an established flow) needs nothing
-         * from us. */
-        sp_debug("flow %u in %s: exception segment flags %#x ignored", c->flow_id,
-                 tcp_state_name(c->state), pi->flags);
+        handle_synchronized(sp, c, pi);
         break;
     }
 }

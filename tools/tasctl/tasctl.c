@@ -204,6 +204,7 @@ static void print_counters(json_object *c)
            human(num(c, "tx_bytes"), b));
     printf("  to slow path  %" PRIu64 " packets\n", num(c, "exception_packets"));
     printf("  fast retx     %" PRIu64 "\n", num(c, "fast_retransmits"));
+    printf("  challenge ACK %" PRIu64 "\n", num(c, "challenge_acks"));
     printf("  dropped       %" PRIu64 ":", num(c, "dropped"));
     print_drops(field(c, "drops"));
 }
@@ -235,6 +236,12 @@ static void print_status(json_object *r)
     printf("memory          app buffers %sB, slow path RSS %sB, fast path RSS %sB\n",
            human(num(mem, "app_buffer_bytes"), a), human(num(mem, "slowpath_rss_bytes"), b),
            human(num(fp, "rss_bytes"), c));
+    json_object *cookies = field(r, "syncookies"), *blind = field(r, "slowpath_rfc5961");
+    printf("SYN cookies     %" PRIu64 " sent, %" PRIu64 " accepted\n", num(cookies, "sent"),
+           num(cookies, "accepted"));
+    printf("blind segments  %" PRIu64 " SYNs, %" PRIu64 " RSTs before install, "
+           "%" PRIu64 " challenge ACKs (slow path)\n",
+           num(blind, "syns"), num(blind, "rsts"), num(blind, "challenge_acks"));
     printf("counters\n");
     print_counters(field(r, "counters"));
 }
