@@ -2,7 +2,7 @@
  * bulk: sha256-checked bulk TCP transfer for the integration tests.
  *
  *   bulk send HOST PORT BYTES FLOWS SEED
- *   bulk recv PORT FLOWS
+ *   bulk recv PORT FLOWS [HOLD_FILE]
  *
  * The sender opens FLOWS connections and sends BYTES in total, split evenly,
  * of pseudo-random data derived from SEED and the flow number.  Each flow
@@ -11,7 +11,10 @@
  * (port probes).  The sender half-closes each flow when done and waits for
  * the receiver to close it, so a clean exit means all bytes arrived.
  * Both sides print one line per flow, "flow I bytes N sha256 HEX", in flow
- * order; the test compares the two outputs.  Plain POSIX sockets and poll(),
+ * order; the test compares the two outputs.  With HOLD_FILE the receiver
+ * accepts connections but reads nothing while that file exists, so its
+ * receive windows fill and close (the zero-window test of ops-hostile-
+ * stateful); removing the file lets it read on.  Plain POSIX sockets and poll(),
  * so the same binary runs on Linux and under tas-run.
  */
 #include <arpa/inet.h>
@@ -303,7 +306,7 @@ struct result {
     char hex[65];
 };
 
-static int do_recv(const char *port, uint32_t nflows)
+static int do_recv(const char *port, uint32_t nflows, const char *hold_file)
 {
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     if (lfd < 0)
@@ -330,13 +333,15 @@ static int do_recv(const char *port, uint32_t nflows)
     int errors = 0;
 
     while (finished < nflows && errors == 0) {
+        if (hold_file && access(hold_file, F_OK) != 0)
+            hold_file = NULL;
         pfd[0].fd = lfd;
         pfd[0].events = POLLIN;
         for (size_t i = 0; i < nconns; i++) {
-            pfd[i + 1].fd = conns[i].fd;
+            pfd[i + 1].fd = hold_file ? -1 : conns[i].fd;
             pfd[i + 1].events = POLLIN;
         }
-        if (poll(pfd, nconns + 1, -1) < 0) {
+        if (poll(pfd, nconns + 1, hold_file ? 100 : -1) < 0) {
             if (errno == EINTR)
                 continue;
             die("poll");
@@ -423,15 +428,15 @@ int main(int argc, char **argv)
         return do_send(argv[2], argv[3], parse_num(argv[4], "BYTES"), (uint32_t)flows,
                        parse_num(argv[6], "SEED"));
     }
-    if (argc == 4 && strcmp(argv[1], "recv") == 0) {
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "recv") == 0) {
         uint64_t flows = parse_num(argv[3], "FLOWS");
         if (flows == 0 || flows > 65535) {
             fprintf(stderr, "bulk: FLOWS must be 1..65535\n");
             return 2;
         }
-        return do_recv(argv[2], (uint32_t)flows);
+        return do_recv(argv[2], (uint32_t)flows, argc == 5 ? argv[4] : NULL);
     }
     fprintf(stderr, "usage: bulk send HOST PORT BYTES FLOWS SEED\n"
-                    "       bulk recv PORT FLOWS\n");
+                    "       bulk recv PORT FLOWS [HOLD_FILE]\n");
     return 2;
 }
