@@ -23,6 +23,7 @@
 import json
 import subprocess
 import sys
+import threading
 import time
 
 from scapy.all import AsyncSniffer, Ether, IP, TCP, Raw, conf, get_if_hwaddr, sniff
@@ -69,11 +70,28 @@ def learn(port, want):
     return got[0] if got else None
 
 
+def flows_on(port):
+    return [f for f in ctl("flows")["flows"] if f["local"].endswith(":%d" % port)]
+
+
 def flow_state(peer_port):
-    for f in ctl("flows")["flows"]:
-        if f["local"].endswith(":%d" % stream_port) and f["remote"].endswith(":%d" % peer_port):
+    for f in flows_on(stream_port):
+        if f["remote"].endswith(":%d" % peer_port):
             return f["state"]
     return "gone"
+
+
+def provoke(port):
+    """Makes TAS speak on the one connection to port: a pure ACK far outside
+    its window draws an ACK (at most one per 0.5 s) that shows rcv_nxt and
+    the window.  A connection whose window closed a while ago is otherwise
+    silent but for the peer's persist probes, which back off to minutes."""
+    flows = flows_on(port)
+    if len(flows) != 1:
+        return
+    peer_ip, peer_port = flows[0]["remote"].split(":")
+    ack = TCP(sport=int(peer_port), dport=port, flags="A", seq=FAR, ack=0)
+    out.send(bytes(Ether(src=get_if_hwaddr(dev), dst=tas_mac) / IP(src=peer_ip, dst=tas_ip) / ack))
 
 
 # name: (port, segment(seg) -> scapy TCP/payload, counter that grows,
@@ -112,6 +130,7 @@ def run(name, port, segment, counter, answer):
     sniffer.start()
     # learned last, so the ACK field taken from it is as fresh as can be
     if port == probe_port:
+        threading.Timer(0.3, provoke, (port,)).start()
         seen = learn(port, lambda p: p[TCP].window == 0 and p[TCP].flags == "A")
     else:
         seen = learn(port, lambda p: len(p[TCP].payload) >= 512)   # data, not iperf3's control
