@@ -99,15 +99,28 @@ bg_on() {
     local side=$1 logfile=$2
     shift 2
     local -n prefix=${side^^}_X
+    # Emptied here, not only by the child's redirection: a wait_log right
+    # after must not find the previous run's lines in a reused log.
+    : >"$logfile"
     "${prefix[@]}" "$@" </dev/null >"$logfile" 2>&1 &
     BG_PID=$!
     BG_PIDS+=("$BG_PID")
 }
 
+# bg_forget PID: a reaped background program leaves BG_PIDS, so that the
+# clean-up of a long test never signals a pid the system has reused.
+bg_forget() {
+    local keep=() p
+    for p in "${BG_PIDS[@]}"; do
+        [[ $p == "$1" ]] || keep+=("$p")
+    done
+    BG_PIDS=("${keep[@]}")
+}
+
 # wait_bg PID SECS: wait for a background program; its exit status, or 124
 # (and it is killed) when it runs past SECS.
 wait_bg() {
-    local pid=$1 secs=$2 i
+    local pid=$1 secs=$2 i rc
     for ((i = 0; i < secs * 10; i++)); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
@@ -115,9 +128,13 @@ wait_bg() {
     if kill -0 "$pid" 2>/dev/null; then
         kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
+        bg_forget "$pid"
         return 124
     fi
     wait "$pid"
+    rc=$?
+    bg_forget "$pid"
+    return $rc
 }
 
 # stop_bg PID: stop a background server and reap it.
