@@ -59,9 +59,11 @@ other_app_served() {
     bulk_transfer peer tas $((4 << 20)) 2 "$1" "$2"
 }
 
-# tas_flows: connections tasctl lists (any state).
-tas_flows() {
-    "${CTL[@]}" --json flows | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["flows"]))'
+# flow_ids_held: connections that hold a flow id of the service's table
+# (tasctl also lists handshakes and TIME_WAIT, which hold none).
+flow_ids_held() {
+    "${CTL[@]}" --json flows |
+        python3 -c 'import json,sys; print(sum("flow_id" in f for f in json.load(sys.stdin)["flows"]))'
 }
 
 bed_up --slowpath-args "--max-app-flows 8 --max-ctx 3 --max-flows 24"
@@ -107,7 +109,13 @@ explained "$WORK/active.log" max-app-flows "active opens"
 other_app_served 9300 "another application at max-app-flows' time"
 
 note "the service's table: max-flows 24"
-for _ in $(seq 50); do (($(tas_flows) == 16)) && break; sleep 0.1; done
+for _ in $(seq 50); do
+    held=$(flow_ids_held)
+    ((held == 16)) && break
+    sleep 0.1
+done
+((held == 16)) && pass "the two applications at max-app-flows hold 16 of 24 flow ids" ||
+    fail "$held flow ids held, expected the two applications' 16"
 connect_until_refused "$WORK/table.log" 20
 expect_line "$WORK/table.log" '^connected 8$' 1 "8 more connections fill the table"
 expect_line "$WORK/table.log" '^connect 9: ENFILE$' 1 "then connect() fails"
