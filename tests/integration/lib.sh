@@ -167,6 +167,20 @@ wait_log() {
     fatal "'$pattern' did not appear in $file after ${secs}s"
 }
 
+# fp_telemetry CMD: the value of one command on the TAS side's fast-path
+# telemetry socket (TAS_TELEMETRY from the bed), as JSON on stdout.
+fp_telemetry() {
+    python3 - "$TAS_TELEMETRY" "$1" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.settimeout(5)
+s.connect(sys.argv[1])
+hello = json.loads(s.recv(65536))
+s.send(sys.argv[2].encode())
+json.dump(json.loads(s.recv(hello["max_output_len"]))[sys.argv[2]], sys.stdout)
+PY
+}
+
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 # check_same LABEL EXPECTED_FILE ACTUAL_FILE: sha256 of both must match.

@@ -18,19 +18,8 @@ bed_up
 read -ra CTL <<<"$TASCTL"
 [[ -n ${TAS_TELEMETRY:-} ]] || fatal "tas-testbed up printed no TAS_TELEMETRY= line"
 
-# telemetry CMD OUT: one command on the telemetry socket, its value as JSON.
-telemetry() {
-    python3 - "$TAS_TELEMETRY" "$1" >"$2" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.settimeout(5)
-s.connect(sys.argv[1])
-hello = json.loads(s.recv(65536))
-s.send(sys.argv[2].encode())
-reply = json.loads(s.recv(hello["max_output_len"]))
-json.dump(reply[sys.argv[2]], sys.stdout)
-PY
-}
+# telemetry CMD OUT: one command's value, as JSON in OUT.
+telemetry() { fp_telemetry "$1" >"$2"; }
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
 for _ in $(seq 50); do [[ -S $TAS_TELEMETRY ]] && break; sleep 0.1; done
