@@ -4,7 +4,8 @@
  *   limitapp connect HOST PORT COUNT
  *       opens up to COUNT connections one after another with POSIX
  *       sockets and stops at the first connect() that fails.  Prints
- *       "connected K", then "connect K+1: ERRNO" if one failed, waits a
+ *       "connected K", then "connect K+1: ERRNO" if one failed and
+ *       "again: ERRNO" for one more try (or "again: connected"), waits a
  *       second and prints "reset R": how many of the K the other side
  *       reset or closed meanwhile.  Then prints "holding" and keeps them
  *       until SIGTERM.  Under tas-run it is the application whose
@@ -61,6 +62,21 @@ static unsigned long count_ended(const int *fds, unsigned long n, int ms)
     return ended;
 }
 
+/* errno of one more connect() to sa, 0 if it succeeds (and is kept). */
+static int connect_once(const struct sockaddr_in *sa, int *out)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        die("socket");
+    if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0) {
+        int err = errno;
+        close(fd);
+        return err;
+    }
+    *out = fd;
+    return 0;
+}
+
 static void __attribute__((noreturn)) do_connect(const char *host, unsigned port,
                                                  unsigned long count)
 {
@@ -74,20 +90,16 @@ static void __attribute__((noreturn)) do_connect(const char *host, unsigned port
         die("calloc");
     unsigned long n = 0;
     int err = 0;
-    while (n < count) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        if (fd < 0)
-            die("socket");
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-            err = errno;
-            close(fd);
-            break;
-        }
-        fds[n++] = fd;
-    }
+    while (n < count && (err = connect_once(&sa, &fds[n])) == 0)
+        n++;
     printf("connected %lu\n", n);
-    if (err)
+    if (err) {
         printf("connect %lu: %s\n", n + 1, strerrorname_np(err));
+        /* a refusal by a limit again: same errno, no second libtas line */
+        int again = connect_once(&sa, &fds[n]);
+        printf("again: %s\n", again ? strerrorname_np(again) : "connected");
+        n += again == 0;
+    }
     printf("reset %lu\nholding\n", count_ended(fds, n, 1000));
     hold();
 }
