@@ -114,6 +114,12 @@ void fp_control_poll(void);
 void fp_control_close(void);
 struct fp_app *fp_app_find(uint32_t app_id);
 
+/* telemetry.c: /tas/stats and /tas/drops on DPDK's telemetry socket;
+ * called once attached (the counters live in the service region) */
+void fp_telemetry_register(void);
+/* before the region is unmapped: later queries get an error */
+void fp_telemetry_stop(void);
+
 /* rx.c */
 unsigned fp_rx_poll(struct fp_core *c);
 

@@ -30,6 +30,7 @@ int fp_flow_table_init(struct fp_flow_table *t, struct fp_flow *flows,
     t->mask = n - 1;
     t->flows = flows;
     t->max_flows = max_flows;
+    t->count = 0;
     for (uint32_t i = 0; i < max_flows; i++)
         flows[i].hash_next = TAS_INVALID_FLOW;
     return 0;
@@ -73,6 +74,7 @@ int fp_flow_table_insert(struct fp_flow_table *t, uint32_t id)
     uint32_t *head = bucket_of(t, f);
     f->hash_next = *head;
     *head = id;
+    __atomic_store_n(&t->count, t->count + 1, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -83,8 +85,14 @@ void fp_flow_table_remove(struct fp_flow_table *t, uint32_t id)
         if (*link == id) {
             *link = t->flows[id].hash_next;
             t->flows[id].hash_next = TAS_INVALID_FLOW;
+            __atomic_store_n(&t->count, t->count - 1, __ATOMIC_RELAXED);
             return;
         }
         link = &t->flows[*link].hash_next;
     }
+}
+
+uint32_t fp_flow_table_count(const struct fp_flow_table *t)
+{
+    return __atomic_load_n(&t->count, __ATOMIC_RELAXED);
 }

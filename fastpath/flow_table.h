@@ -18,6 +18,7 @@ struct fp_flow_table {
     uint32_t mask;             /* bucket count - 1 */
     struct fp_flow *flows;     /* indexed by flow id */
     uint32_t max_flows;
+    uint32_t count;            /* flows linked; read by other threads (telemetry) */
 };
 
 /* Returns 0 or -ENOMEM.  flows must hold max_flows entries. */
@@ -37,5 +38,8 @@ int fp_flow_table_insert(struct fp_flow_table *t, uint32_t id);
 
 /* Unlinks flow id; a flow that is not linked is left alone. */
 void fp_flow_table_remove(struct fp_flow_table *t, uint32_t id);
+
+/* Flows linked now; safe to call from any thread. */
+uint32_t fp_flow_table_count(const struct fp_flow_table *t);
 
 #endif /* FP_FLOW_TABLE_H */

@@ -8,7 +8,8 @@
  *
  * Start-up order: EAL, the port (so the MAC and MTU can be announced), the
  * attach to the slow path over DIR/fp.sock, then the polling loop on the
- * main lcore; once attached it tells systemd it is ready (Type=notify).
+ * main lcore; once attached it tells systemd it is ready (Type=notify)
+ * and offers its counters on DPDK's telemetry socket (telemetry.c).
  * It exits on SIGINT/SIGTERM, and when the slow path goes away
  * (fp.sock EOF): the service region dies with the slow path, and both are
  * restarted together.
@@ -178,6 +179,7 @@ int main(int argc, char **argv)
         goto out_eal;
     if (fp_control_attach() != 0 || setup_instance() != 0)
         goto out_port;
+    fp_telemetry_register();
     char ip[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &fp.local.ip, ip, sizeof(ip));
     fprintf(stderr, "tas-fastpath: attached to %s/%s: %s/%u, %u flows, "
@@ -192,6 +194,7 @@ int main(int argc, char **argv)
     /* the slow path going away is a failure for systemd to restart us */
     status = strcmp(fp.quit_reason, "signal") == 0 ? 0 : 1;
 out_port:
+    fp_telemetry_stop();
     /* applications still registered are removed first: that touches the
      * flows and the core's context list */
     fp_control_close();

@@ -59,6 +59,40 @@ static int svc_geometry_valid(const struct tas_app_geometry *g, uint64_t fd_size
     return 1;
 }
 
+/* Refusals by the service's limits: the request and the errno name the
+ * setting (docs/tas-protocol.md). */
+static const struct svc_limit {
+    uint16_t type;
+    int err;
+    const char *what;
+    const char *why;
+    const char *key;
+} svc_limits[] = {
+    { TAS_CTL_REGISTER, -EUSERS, "this program", "it serves as many applications as it may", "max-apps" },
+    { TAS_CTL_CTX_NEW, -EMFILE, "a new context", "this program has as many contexts as it may", "max-ctx" },
+    { TAS_CTL_CONNECT, -EMFILE, "a connection", "this program holds as many connections as it may", "max-app-flows" },
+    { TAS_CTL_CONNECT, -ENOBUFS, "a connection", "this program's buffer memory is full", "app-mem" },
+    { TAS_CTL_CONNECT, -ENFILE, "a connection", "it holds as many connections as it may, for all programs", "max-flows" },
+};
+
+/* One line on stderr that says which limit refused a request, once per
+ * limit and process: a program that keeps retrying gets its errno every
+ * time but does not flood its stderr. */
+static void svc_explain_refusal(uint16_t type, int err)
+{
+    static bool told[sizeof(svc_limits) / sizeof(svc_limits[0])];
+
+    for (size_t i = 0; i < sizeof(svc_limits) / sizeof(svc_limits[0]); i++) {
+        const struct svc_limit *l = &svc_limits[i];
+        if (l->type != type || l->err != err)
+            continue;
+        if (!__atomic_exchange_n(&told[i], true, __ATOMIC_RELAXED))
+            tas_log("the TAS service refused %s: %s (its %s setting): %s", l->what,
+                    l->why, l->key, strerror(-err));
+        return;
+    }
+}
+
 int svc_request(struct tas_ctl_msg *m, int *fds, unsigned max_fds,
                 unsigned *nfds)
 {
@@ -93,6 +127,7 @@ int svc_request(struct tas_ctl_msg *m, int *fds, unsigned max_fds,
             tas_log("the slow path closed the connection");
     } else if (m->status != 0) {
         err = m->status;
+        svc_explain_refusal(type, err);
     }
     if (nfds != NULL)
         *nfds = got;
@@ -172,10 +207,7 @@ static int svc_init(const char *run_dir)
     svc.sock = fdtab_hide(s);
     int err = svc_register();
     if (err != 0) {
-        if (err == -EUSERS)
-            tas_log("the TAS service refused this program: it serves as many "
-                    "applications as it may (its max-apps setting)");
-        else
+        if (err != -EUSERS)
             tas_log("registration with the TAS service failed: %s", strerror(-err));
         fdtab_close_internal(svc.sock);
         svc.sock = -1;

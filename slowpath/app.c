@@ -243,8 +243,11 @@ static int app_ctx_new(struct sp *sp, struct sp_app *app, struct tas_ctl_msg *re
     uint32_t id;
     for (id = 0; id < sp->cfg.max_ctx && app->ctx[id].in_use; id++)
         ;
-    if (id == sp->cfg.max_ctx)
+    if (id == sp->cfg.max_ctx) {
+        sp_warn("app %u (pid %d): new context refused by max-ctx (%u)", app->id,
+                (int)app->pid, sp->cfg.max_ctx);
         return -EMFILE;
+    }
     struct sp_ctx *ctx = &app->ctx[id];
     ctx->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (ctx->evfd < 0)

@@ -85,22 +85,31 @@ static void conn_unhash(struct sp *sp, struct sp_conn *c)
     }
 }
 
+/* A connection refused by a limit: logged with the setting's name, and
+ * the errno says which limit it was (docs/slowpath.md), so that libtas can
+ * tell the application: ENFILE the service's table (max-flows), EMFILE
+ * this application's share (max-app-flows), ENOBUFS its payload area
+ * (app-mem). */
+static int refuse_flow(const struct sp_app *app, int err, const char *key, uint64_t value)
+{
+    sp_warn("app %u (pid %d): connection refused by %s (%llu)", app->id, (int)app->pid,
+            key, (unsigned long long)value);
+    return err;
+}
+
 static int conn_alloc_flow(struct sp *sp, struct sp_conn *c, struct sp_app *app)
 {
     if (sp->n_free_flow_ids == 0)
-        return -ENOBUFS;
-    if (app->n_flows >= sp->cfg.max_app_flows) {
-        sp_warn("app %u (pid %d) holds max-app-flows (%u) connections: refused",
-                app->id, (int)app->pid, sp->cfg.max_app_flows);
-        return -ENOBUFS;
-    }
+        return refuse_flow(app, -ENFILE, "max-flows", sp->cfg.max_flows);
+    if (app->n_flows >= sp->cfg.max_app_flows)
+        return refuse_flow(app, -EMFILE, "max-app-flows", sp->cfg.max_app_flows);
     int64_t rx = payload_alloc(&app->payload, sp->cfg.rx_buf);
     if (rx < 0)
-        return -ENOBUFS;
+        return refuse_flow(app, -ENOBUFS, "app-mem", sp->cfg.app_mem);
     int64_t tx = payload_alloc(&app->payload, sp->cfg.tx_buf);
     if (tx < 0) {
         payload_free(&app->payload, (uint64_t)rx, sp->cfg.rx_buf);
-        return -ENOBUFS;
+        return refuse_flow(app, -ENOBUFS, "app-mem", sp->cfg.app_mem);
     }
     c->flow_id = sp->free_flow_ids[--sp->n_free_flow_ids];
     sp->flows[c->flow_id] = c;
@@ -552,9 +561,7 @@ static void handle_syn_rcvd(struct sp *sp, struct sp_conn *c, const struct pkt_i
          * lets the peer complete later (Linux does the same). */
         return;
     }
-    int rc = conn_alloc_flow(sp, c, l->app);
-    if (rc != 0) {
-        sp_warn("no flow or ring memory for a connection on port %u: reset", l->port);
+    if (conn_alloc_flow(sp, c, l->app) != 0) {
         send_reset_reply(sp, pi);
         conn_close(sp, c, ECONNRESET, false);
         return;

@@ -29,27 +29,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cli.h"
+
 #define BATCH 256          /* connects in flight at once */
 #define MSG_MAX 65536
 #define SERVER_BUF 4096
-
-static void die(const char *what)
-{
-    fprintf(stderr, "echo-many: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
-
-static unsigned long parse_num(const char *s, const char *what, unsigned long max)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || *s == '\0' || *end != '\0' || v == 0 || v > max) {
-        fprintf(stderr, "echo-many: bad %s '%s' (1..%lu)\n", what, s, max);
-        exit(2);
-    }
-    return v;
-}
 
 static void check_nofile(unsigned long conns)
 {

@@ -22,6 +22,13 @@ QUICK=${QUICK:-0}
 BULK=$TAS_BUILD/tests/integration/bulk
 ECHO_MANY=$TAS_BUILD/tests/integration/echo-many
 
+# Debian's interpreter for the JSON checks: they need nothing but its
+# standard library, and a version manager's shim first in PATH (pyenv)
+# costs about half a second a start on a loaded machine.
+if [[ -x /usr/bin/python3 ]]; then
+    python3() { /usr/bin/python3 "$@"; }
+fi
+
 PASSES=0
 FAILS=0
 BG_PIDS=()
@@ -99,15 +106,28 @@ bg_on() {
     local side=$1 logfile=$2
     shift 2
     local -n prefix=${side^^}_X
+    # Emptied here, not only by the child's redirection: a wait_log right
+    # after must not find the previous run's lines in a reused log.
+    : >"$logfile"
     "${prefix[@]}" "$@" </dev/null >"$logfile" 2>&1 &
     BG_PID=$!
     BG_PIDS+=("$BG_PID")
 }
 
+# bg_forget PID: a reaped background program leaves BG_PIDS, so that the
+# clean-up of a long test never signals a pid the system has reused.
+bg_forget() {
+    local keep=() p
+    for p in "${BG_PIDS[@]}"; do
+        [[ $p == "$1" ]] || keep+=("$p")
+    done
+    BG_PIDS=("${keep[@]}")
+}
+
 # wait_bg PID SECS: wait for a background program; its exit status, or 124
 # (and it is killed) when it runs past SECS.
 wait_bg() {
-    local pid=$1 secs=$2 i
+    local pid=$1 secs=$2 i rc
     for ((i = 0; i < secs * 10; i++)); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
@@ -115,9 +135,13 @@ wait_bg() {
     if kill -0 "$pid" 2>/dev/null; then
         kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
+        bg_forget "$pid"
         return 124
     fi
     wait "$pid"
+    rc=$?
+    bg_forget "$pid"
+    return $rc
 }
 
 # stop_bg PID: stop a background server and reap it.
@@ -143,11 +167,25 @@ wait_port() {
 # servers that a probe connection would disturb (iperf3 takes one as a test).
 wait_log() {
     local file=$1 pattern=$2 secs=${3:-20} i
-    for ((i = 0; i < secs * 5; i++)); do
+    for ((i = 0; i < secs * 20; i++)); do
         grep -q -- "$pattern" "$file" 2>/dev/null && return 0
-        sleep 0.2
+        sleep 0.05
     done
     fatal "'$pattern' did not appear in $file after ${secs}s"
+}
+
+# fp_telemetry CMD: the value of one command on the TAS side's fast-path
+# telemetry socket (TAS_TELEMETRY from the bed), as JSON on stdout.
+fp_telemetry() {
+    python3 - "$TAS_TELEMETRY" "$1" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.settimeout(5)
+s.connect(sys.argv[1])
+hello = json.loads(s.recv(65536))
+s.send(sys.argv[2].encode())
+json.dump(json.loads(s.recv(hello["max_output_len"]))[sys.argv[2]], sys.stdout)
+PY
 }
 
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }

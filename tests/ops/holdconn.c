@@ -28,25 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
+
 static volatile sig_atomic_t started;
-
-static void die(const char *what)
-{
-    fprintf(stderr, "holdconn: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
-
-static unsigned long parse_num(const char *s, const char *what, unsigned long max)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || *s == '\0' || *end != '\0' || v == 0 || v > max) {
-        fprintf(stderr, "holdconn: bad %s '%s' (1..%lu)\n", what, s, max);
-        exit(2);
-    }
-    return v;
-}
 
 static long now_ms(void)
 {

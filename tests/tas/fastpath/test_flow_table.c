@@ -29,6 +29,7 @@ static void test_insert_lookup_remove(void **state)
         set_key(i, 0x0a000002 + i % 7, (uint16_t)(1000 + i));
         assert_int_equal(fp_flow_table_insert(&t, i), 0);
     }
+    assert_int_equal(fp_flow_table_count(&t), N);
     for (uint32_t i = 0; i < N; i++)
         assert_int_equal(fp_flow_table_lookup(&t, 0x0a000001, 0x0a000002 + i % 7, 80,
                                               (uint16_t)(1000 + i)), i);
@@ -37,6 +38,7 @@ static void test_insert_lookup_remove(void **state)
                      TAS_INVALID_FLOW);
     for (uint32_t i = 0; i < N; i += 2)
         fp_flow_table_remove(&t, i);
+    assert_int_equal(fp_flow_table_count(&t), N / 2);
     for (uint32_t i = 0; i < N; i++)
         assert_int_equal(fp_flow_table_lookup(&t, 0x0a000001, 0x0a000002 + i % 7, 80,
                                               (uint16_t)(1000 + i)),
@@ -54,6 +56,7 @@ static void test_duplicate_tuple_refused(void **state)
     assert_int_equal(fp_flow_table_insert(&t, 1), 0);
     assert_int_equal(fp_flow_table_insert(&t, 2), -EEXIST);
     fp_flow_table_remove(&t, 2);   /* not linked: no effect */
+    assert_int_equal(fp_flow_table_count(&t), 1);
     assert_int_equal(fp_flow_table_lookup(&t, 0x0a000001, 0x0a000002, 80, 5000), 1);
     fp_flow_table_remove(&t, 1);
     assert_int_equal(fp_flow_table_insert(&t, 2), 0);
