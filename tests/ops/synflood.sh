@@ -1,18 +1,18 @@
 #!/bin/bash
 # synflood.sh: acceptance 5 of issue 4.  hping3 floods redis-server (under
 # tas-run) with SYNs from random source ports of the peer for SECS seconds
-# (8 by default, 30 with OPS_NIGHTLY=1) while redis-benchmark drives it from
+# (30, as the acceptance asks; SYNFLOOD_SECS overrides) while redis-benchmark drives it from
 # the peer and redis-cli opens a new connection for PING after PING.  The
 # flood fills the listener's half-open queue, so the slow path answers with
 # SYN cookies: every PING succeeds, redis-benchmark reports no error, the
 # status counts cookies sent and accepted, and both daemons keep their pids.
-# hping3 runs with -i u50 (about 20,000 SYNs/s) rather than --flood, which
-# on a 2-core machine starves everything else, the daemons included.
+# hping3 runs with --flood, as fast as the machine lets it (about 48,000
+# SYNs/s on the 2-core VM while the rest of the test shares the cores).
 source "$(dirname "$0")/../integration/lib.sh"
 test_init ops-synflood
 [[ $TAS_MODE == tas ]] || skip "SYN cookies of the TAS slow path need TAS on the bed"
 need_tool python3 hping3 redis-server redis-cli redis-benchmark
-SECS=$(( ${OPS_NIGHTLY:-0} == 1 ? 30 : 8 ))
+SECS=${SYNFLOOD_SECS:-30}
 bed_up
 read -ra CTL <<<"$TASCTL"
 
@@ -45,11 +45,14 @@ table inet synflood {
 }
 NFT
 
-note "SYN flood for ${SECS}s with hping3 -S -i u50 from random ports"
-bg_on peer "$WORK/hping.log" timeout "$SECS" hping3 -S -p 6379 -i u50 -s 20000 -q "$TAS_IP"
+note "SYN flood for ${SECS}s with hping3 -S --flood from random ports"
+bg_on peer "$WORK/hping.log" timeout "$SECS" hping3 -S -p 6379 --flood -s 20000 -q "$TAS_IP"
 hping=$BG_PID
-bg_on peer "$WORK/bench.out" timeout $((SECS + 60)) redis-benchmark -h "$TAS_IP" -p 6379 \
-    -c 10 -n 20000 -t set,get,incr -q
+# redis-benchmark runs round after round for as long as the flood lasts
+bg_on peer "$WORK/bench.out" timeout $((SECS + 60)) bash -c \
+    'end=$((SECONDS + $0)); while ((SECONDS < end)); do
+         redis-benchmark -h "$1" -p 6379 -c 10 -n 20000 -t set,get,incr -q || exit
+     done' "$SECS" "$TAS_IP"
 bench=$BG_PID
 
 pings=0 failed=0
