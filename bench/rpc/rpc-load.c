@@ -112,8 +112,14 @@ static uint64_t now_ns(void)
 static int conn_write(struct conn *c)
 {
     for (int msgs = 0; c->tx_todo > 0 && (mode == RPC_ECHO || msgs < RPC_BATCH);) {
-        if (c->tx_off == 0)
+        if (c->tx_off == 0) {
             rpc_msg_fill(c->txbuf, msg_size, c->tx_seq);
+            /* Stamped before the write: on Linux the write itself runs the
+             * whole send path, and over a veth even the peer's receive, so
+             * the reply may be on its way before write returns. */
+            if (mode == RPC_ECHO)
+                c->sent_at[c->head] = now_ns();
+        }
         ssize_t n = write(c->fd, c->txbuf + c->tx_off, msg_size - c->tx_off);
         if (n < 0)
             return errno == EAGAIN ? 0 : -1;
@@ -124,10 +130,8 @@ static int conn_write(struct conn *c)
         msgs++;
         c->tx_todo--;
         c->tx_seq++;
-        if (mode == RPC_ECHO) {
-            c->sent_at[c->head] = now_ns();
+        if (mode == RPC_ECHO)
             c->head = (c->head + 1) % depth;
-        }
     }
     return 0;
 }
