@@ -177,15 +177,39 @@ unsigned tas_context_closing(const struct tas_context *ctx)
     return ctx->closing;
 }
 
-bool tas_context_prepare_sleep(struct tas_context *ctx)
+/* Is there nothing for the application to do until the service posts? */
+static bool ctx_quiet(struct tas_context *ctx)
 {
     conn_flush_unposted(ctx);
     /* Counts stuck behind a full tx queue get no wakeup of their own: stay
      * awake until the fast path has made room. */
-    if (ctx->unposted != NULL || ctx->notify.next != &ctx->notify || ctx->dead)
+    return ctx->unposted == NULL && ctx->notify.next == &ctx->notify && !ctx->dead;
+}
+
+bool tas_context_prepare_sleep(struct tas_context *ctx)
+{
+    if (!ctx_quiet(ctx))
         return false;
     return tas_ring_cons_prepare_sleep(&ctx->rx) &&
            tas_ring_cons_prepare_sleep(&ctx->sp);
+}
+
+/* The mark is where the consumer stands on rx and sp: any entry not taken
+ * in, queued before or after, makes a producer head differ from it. */
+bool tas_context_prepare_spin(struct tas_context *ctx, uint64_t *mark)
+{
+    if (!ctx_quiet(ctx))
+        return false;
+    *mark = (uint64_t)ctx->rx.local << 32 | ctx->sp.local;
+    return !tas_context_spin_news(ctx, *mark);
+}
+
+bool tas_context_spin_news(const struct tas_context *ctx, uint64_t mark)
+{
+    uint32_t rx = __atomic_load_n(&ctx->rx.sh->head, __ATOMIC_ACQUIRE);
+    uint32_t sp = __atomic_load_n(&ctx->sp.sh->head, __ATOMIC_ACQUIRE);
+
+    return ((uint64_t)rx << 32 | sp) != mark;
 }
 
 void tas_context_awake(struct tas_context *ctx)

@@ -320,7 +320,7 @@ static int epoll_wait_tas(int epfd, struct epoll_event *evs, int max,
 
         struct waiter w;
         struct epoll_event dummy;
-        if (!shim_sleep_prepare(&w))
+        if (!shim_sleep_prepare(&w, deadline))
             continue;
         int r = libc.epoll_pwait(ep->waitfd, &dummy, 1, deadline_ms(deadline),
                                  sigmask);

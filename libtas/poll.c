@@ -77,7 +77,7 @@ static int poll_mixed(struct pollfd *fds, nfds_t n, struct pollfd *kfds,
         }
 
         struct waiter w;
-        if (!shim_sleep_prepare(&w)) {
+        if (!shim_sleep_prepare(&w, deadline)) {
             shim_unlock();
             continue;
         }

@@ -45,6 +45,7 @@ struct shim_state {
     unsigned epoch;                 /* changes in every forked child */
     uint64_t gen;                   /* bumps whenever events were taken in */
     struct waiter *waiters;         /* threads sleeping on the eventfd */
+    uint64_t spin_ns;               /* spin this long before sleeping */
 };
 
 extern struct shim_state shim;
@@ -61,9 +62,10 @@ void shim_drain(void);
  * socket call we stand in for. */
 int shim_wait(const struct timespec *deadline);
 /* For callers that sleep in a system call of their own (epoll_wait, poll):
- * prepare returns false when there is news already (do not sleep; the lock
- * is still held); otherwise the lock is dropped until finish. */
-bool shim_sleep_prepare(struct waiter *w);
+ * prepare spins for news first (see shim.c), and returns false when there
+ * is news (do not sleep; the lock is held again); otherwise the lock is
+ * dropped until finish. */
+bool shim_sleep_prepare(struct waiter *w, const struct timespec *deadline);
 void shim_sleep_finish(struct waiter *w);
 int shim_context_fd(void);
 

@@ -4,8 +4,10 @@
  * tas-run.  Messages are fixed-size (set with -s); the server reads whole
  * messages, optionally burns a number of cycles per message to model
  * application work, and writes each one back.  Modes for the dissertation's
- * unidirectional experiments: `-m recv` only consumes, `-m send` streams
- * messages to every connection without reading.
+ * unidirectional experiments (its Fig. 3.6): `-m recv` only consumes, and
+ * checks every message (rpc-load -m recv sends numbered ones); `-m send`
+ * streams numbered messages to every connection without reading.  Corrupt
+ * messages are counted and make the exit status 1.
  *
  *   rpc-echo-server -p PORT -s BYTES [-w CYCLES] [-m echo|recv|send]
  */
@@ -23,19 +25,22 @@
 #include <unistd.h>
 #include <x86intrin.h>
 
-enum mode { MODE_ECHO, MODE_RECV, MODE_SEND };
+#include "rpc-msg.h"
 
 struct conn {
     int fd;
     size_t have;        /* bytes of the current message received */
     size_t pending;     /* bytes still to write back */
     size_t sent;        /* offset into the reply being written */
+    uint32_t seq;       /* messages received (recv) or begun (send) */
     char buf[];
 };
 
 static size_t msg_size = 64;
 static uint64_t work_cycles;
-static enum mode mode = MODE_ECHO;
+static enum rpc_mode mode = RPC_ECHO;
+static char *scratch;
+static unsigned long long corrupt;
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
@@ -81,19 +86,26 @@ static int conn_flush(struct conn *c)
 /* Makes all progress possible on a connection; returns -1 to close it. */
 static int conn_service(struct conn *c)
 {
-    if (mode == MODE_SEND) {
-        if (c->pending == 0) {
-            c->pending = msg_size;
-            c->sent = 0;
-            burn(work_cycles);
+    if (mode == RPC_SEND) {
+        for (int i = 0; i < RPC_BATCH; i++) {
+            if (c->pending == 0) {
+                rpc_msg_fill(c->buf, msg_size, c->seq++);
+                c->pending = msg_size;
+                c->sent = 0;
+                burn(work_cycles);
+            }
+            if (conn_flush(c) < 0)
+                return -1;
+            if (c->pending > 0)
+                break;
         }
-        return conn_flush(c);
+        return 0;
     }
-    /* Edge-triggered: read until EAGAIN whatever woke us, or input that
-     * arrived while a reply was blocked would never be seen again. */
+    /* Echo is edge-triggered: read until EAGAIN whatever woke us, or input
+     * that arrived while a reply was blocked would never be seen again. */
     if (conn_flush(c) < 0)
         return -1;
-    while (c->pending == 0) {
+    for (int msgs = 0; c->pending == 0 && (mode == RPC_ECHO || msgs < RPC_BATCH);) {
         ssize_t n = read(c->fd, c->buf + c->have, msg_size - c->have);
         if (n == 0)
             return -1;
@@ -103,8 +115,11 @@ static int conn_service(struct conn *c)
         if (c->have < msg_size)
             continue;
         c->have = 0;
+        msgs++;
         burn(work_cycles);
-        if (mode == MODE_ECHO) {
+        if (mode == RPC_RECV && !rpc_msg_ok(c->buf, scratch, msg_size, c->seq++))
+            corrupt++;
+        if (mode == RPC_ECHO) {
             c->pending = msg_size;
             c->sent = 0;
             if (conn_flush(c) < 0)
@@ -130,10 +145,8 @@ int main(int argc, char **argv)
         case 's': msg_size = strtoul(optarg, NULL, 0); break;
         case 'w': work_cycles = strtoull(optarg, NULL, 0); break;
         case 'm':
-            if (!strcmp(optarg, "echo")) mode = MODE_ECHO;
-            else if (!strcmp(optarg, "recv")) mode = MODE_RECV;
-            else if (!strcmp(optarg, "send")) mode = MODE_SEND;
-            else usage();
+            if (rpc_mode_parse(optarg, &mode) < 0)
+                usage();
             break;
         default: usage();
         }
@@ -141,6 +154,11 @@ int main(int argc, char **argv)
     if (port <= 0 || port > 65535 || msg_size == 0 || msg_size > (1u << 20))
         usage();
 
+    scratch = malloc(msg_size);
+    if (scratch == NULL) {
+        perror("rpc-echo-server");
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -182,7 +200,8 @@ int main(int argc, char **argv)
                     }
                     c->fd = fd;
                     struct epoll_event cev = { .data.ptr = c,
-                        .events = mode == MODE_SEND ? EPOLLOUT : EPOLLIN | EPOLLOUT | EPOLLET };
+                        .events = mode == RPC_SEND ? EPOLLOUT :
+                                  mode == RPC_RECV ? EPOLLIN : EPOLLIN | EPOLLOUT | EPOLLET };
                     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev);
                 }
                 continue;
@@ -190,6 +209,10 @@ int main(int argc, char **argv)
             if (conn_service(c) < 0)
                 conn_close(ep, c);
         }
+    }
+    if (corrupt) {
+        fprintf(stderr, "rpc-echo-server: %llu corrupt messages\n", corrupt);
+        return 1;
     }
     return 0;
 }

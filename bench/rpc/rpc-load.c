@@ -9,10 +9,13 @@
  * the request, so a stack that corrupts data fails the run.
  *
  *   rpc-load -H IP -p PORT [-c CONNS] [-s BYTES] [-d DEPTH] [-t SECONDS]
- *            [-W WARMUP_SECONDS] [-m echo|recv]
+ *            [-W WARMUP_SECONDS] [-m echo|recv|send]
  * Prints one JSON object: rps, p50_us, p99_us, p999_us, errors, and "cdf",
  * a list of [percentile, microseconds] pairs for plotting.
- * `-m recv` only sends (for rpc-echo-server -m recv) and reports messages/s.
+ * The unidirectional modes name what the server does: `-m recv` only sends
+ * (for rpc-echo-server -m recv, which checks the messages), `-m send` only
+ * receives and checks (for rpc-echo-server -m send); both report
+ * messages/s and no latency.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +34,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "rpc-msg.h"
 
 #define SUB_BITS 5
 #define SUB_COUNT (1u << SUB_BITS)
@@ -95,7 +100,7 @@ struct conn {
 
 static size_t msg_size = 64;
 static unsigned depth = 1;
-static bool send_only;
+static enum rpc_mode mode = RPC_ECHO;
 
 static uint64_t now_ns(void)
 {
@@ -104,21 +109,17 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Request payload: a sequence number then a pattern derived from it, so the
- * echo can be checked byte for byte. */
-static void fill_request(char *buf, uint32_t seq)
-{
-    for (size_t i = 0; i < msg_size; i++)
-        buf[i] = (char)(seq * 31u + i * 7u);
-    if (msg_size >= 4)
-        memcpy(buf, &seq, 4);
-}
-
 static int conn_write(struct conn *c)
 {
-    while (c->tx_todo > 0) {
-        if (c->tx_off == 0)
-            fill_request(c->txbuf, c->tx_seq);
+    for (int msgs = 0; c->tx_todo > 0 && (mode == RPC_ECHO || msgs < RPC_BATCH);) {
+        if (c->tx_off == 0) {
+            rpc_msg_fill(c->txbuf, msg_size, c->tx_seq);
+            /* Stamped before the write: on Linux the write itself runs the
+             * whole send path, and over a veth even the peer's receive, so
+             * the reply may be on its way before write returns. */
+            if (mode == RPC_ECHO)
+                c->sent_at[c->head] = now_ns();
+        }
         ssize_t n = write(c->fd, c->txbuf + c->tx_off, msg_size - c->tx_off);
         if (n < 0)
             return errno == EAGAIN ? 0 : -1;
@@ -126,23 +127,23 @@ static int conn_write(struct conn *c)
         if (c->tx_off < msg_size)
             continue;
         c->tx_off = 0;
+        msgs++;
         c->tx_todo--;
         c->tx_seq++;
-        if (!send_only) {
-            c->sent_at[c->head] = now_ns();
+        if (mode == RPC_ECHO)
             c->head = (c->head + 1) % depth;
-        }
     }
     return 0;
 }
 
 static char *expected;
 
-/* Reads replies; returns completed requests, or -1 on error/corruption. */
+/* Reads replies (or the server's stream); returns the messages completed,
+ * or -1 when the connection failed. */
 static int conn_read(struct conn *c, struct hist *h, bool record, uint64_t *errors)
 {
     int done = 0;
-    for (;;) {
+    while (mode == RPC_ECHO || done < RPC_BATCH) {
         ssize_t n = read(c->fd, c->rxbuf + c->rx_have, msg_size - c->rx_have);
         if (n == 0)
             return -1;
@@ -152,22 +153,24 @@ static int conn_read(struct conn *c, struct hist *h, bool record, uint64_t *erro
         if (c->rx_have < msg_size)
             continue;
         c->rx_have = 0;
-        fill_request(expected, c->rx_seq++);
-        if (memcmp(expected, c->rxbuf, msg_size) != 0)
+        if (!rpc_msg_ok(c->rxbuf, expected, msg_size, c->rx_seq++))
             (*errors)++;
+        done++;
+        if (mode == RPC_SEND)
+            continue;
         uint64_t t = c->sent_at[c->tail];
         c->tail = (c->tail + 1) % depth;
         if (record)
             hist_add(h, now_ns() - t);
         c->tx_todo++;
-        done++;
     }
+    return done;
 }
 
 static void usage(void)
 {
     fprintf(stderr, "usage: rpc-load -H IP -p PORT [-c CONNS] [-s BYTES] [-d DEPTH] "
-                    "[-t SECONDS] [-W WARMUP] [-m echo|recv]\n");
+                    "[-t SECONDS] [-W WARMUP] [-m echo|recv|send]\n");
     exit(2);
 }
 
@@ -187,7 +190,10 @@ int main(int argc, char **argv)
         case 'd': depth = (unsigned)strtoul(optarg, NULL, 0); break;
         case 't': duration = atof(optarg); break;
         case 'W': warmup = atof(optarg); break;
-        case 'm': send_only = !strcmp(optarg, "recv"); break;
+        case 'm':
+            if (rpc_mode_parse(optarg, &mode) < 0)
+                usage();
+            break;
         default: usage();
         }
     }
@@ -222,8 +228,10 @@ int main(int argc, char **argv)
         c->sent_at = calloc(depth, sizeof(uint64_t));
         c->txbuf = malloc(msg_size);
         c->rxbuf = malloc(msg_size);
-        c->tx_todo = send_only ? UINT32_MAX : depth;
-        struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = c };
+        c->tx_todo = mode == RPC_RECV ? UINT32_MAX : mode == RPC_SEND ? 0 : depth;
+        struct epoll_event ev = { .data.ptr = c,
+            .events = mode == RPC_RECV ? EPOLLOUT :
+                      mode == RPC_SEND ? EPOLLIN : EPOLLIN | EPOLLOUT | EPOLLET };
         epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
     }
 
@@ -246,7 +254,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++) {
             struct conn *c = events[i].data.ptr;
             int done = 0;
-            if (!send_only)
+            if (mode != RPC_RECV)
                 done = conn_read(c, &h, measuring, &errors);
             if (done < 0 || conn_write(c) < 0) {
                 fprintf(stderr, "rpc-load: connection lost: %s\n", strerror(errno));
@@ -256,7 +264,7 @@ int main(int argc, char **argv)
         }
     }
     double secs = (double)(now_ns() - measure_from) / 1e9;
-    if (send_only) {
+    if (mode == RPC_RECV) {
         uint64_t sent = 0;
         for (unsigned i = 0; i < nconns; i++)
             sent += conns[i].tx_seq;

@@ -76,6 +76,15 @@ bool tas_context_prepare_sleep(struct tas_context *ctx);
 void tas_context_awake(struct tas_context *ctx);
 void tas_context_clear_fd(struct tas_context *ctx);
 
+/* Spinning before sleeping, for a waker on another core that is quicker
+ * than an eventfd: prepare_spin returns false if there is something to
+ * take in already (poll instead), else fills *mark; spin_news(ctx, mark) is
+ * true once the service has queued anything since.  spin_news makes no
+ * system call and reads only what the service writes, so a thread may call
+ * it without holding what guards the context against other threads. */
+bool tas_context_prepare_spin(struct tas_context *ctx, uint64_t *mark);
+bool tas_context_spin_news(const struct tas_context *ctx, uint64_t mark);
+
 /* Port reservations and listening.  flags: TAS_BIND_* */
 #define TAS_BIND_REUSEPORT (1u << 0)
 #define TAS_BIND_REUSEADDR (1u << 1)

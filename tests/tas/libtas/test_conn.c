@@ -421,6 +421,36 @@ static void test_corrupt_queue_kills_context(void **state)
     assert_false(tas_context_prepare_sleep(ctx));
 }
 
+/* A spinner sees entries of either queue, whether they were queued before
+ * or after its mark, and is told not to spin while events are waiting. */
+static void test_spin_sees_news(void **state)
+{
+    struct tas_context *ctx = *state;
+    struct tas_conn *c = accept_one(ctx);
+    uint64_t mark;
+
+    assert_true(tas_context_prepare_spin(ctx, &mark));
+    assert_false(tas_context_spin_news(ctx, mark));
+    fp_post(FLOW, 0, 10, 0, 0);
+    assert_true(tas_context_spin_news(ctx, mark));
+    assert_false(tas_context_prepare_spin(ctx, &mark));
+
+    assert_true(poll_events(ctx, c) & TAS_EV_RX);
+    assert_true(tas_context_prepare_spin(ctx, &mark));
+    sp_post(TAS_SPEV_CLOSED, FLOW, 0, 0);
+    assert_true(tas_context_spin_news(ctx, mark));
+
+    /* Taken in but not yet handed out: there is news already. */
+    struct tas_event ev;
+    assert_true(poll_events(ctx, c) & TAS_EV_CLOSED);
+    fp_post(FLOW, 10, 5, 0, 0);
+    sp_post(TAS_SPEV_ACCEPT_READY, FLOW + 1, listener_ids, 0);
+    assert_int_equal(tas_context_poll(ctx, &ev, 1), 1);
+    assert_false(tas_context_prepare_spin(ctx, &mark));
+    assert_int_equal(tas_context_poll(ctx, &ev, 1), 1);
+    assert_true(tas_context_prepare_spin(ctx, &mark));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -437,6 +467,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reset_then_close_frees_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_completion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_queue_kills_context, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spin_sees_news, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
