@@ -243,12 +243,28 @@ static bool release_pending(uintptr_t page)
     return false;
 }
 
+/* A freed buffer is reported twice, by its core dying and by the free()
+ * of the block around it: the walk over its pages is done once.  Past
+ * capacity a range just stays registered outside the dormant table (its
+ * pages then fault through the handler thread): slower, not wrong. */
+static void add_dead(uintptr_t start, uintptr_t end)
+{
+    for (size_t i = 0; i < nr_dead; i++) {
+        if (dead[i].start <= start && end <= dead[i].end)
+            return;
+        if (start <= dead[i].start && dead[i].end <= end) {
+            dead[i] = (struct range){ start, end };
+            return;
+        }
+    }
+    if (nr_dead < DEAD_MAX)
+        dead[nr_dead++] = (struct range){ start, end };
+}
+
 static void put_buf(struct zio_buf *buf)
 {
     if (--buf->live == 0) {
-        /* Past capacity the range just stays registered: slower, not wrong. */
-        if (nr_dead < DEAD_MAX)
-            dead[nr_dead++] = (struct range){ buf->start, buf->end };
+        add_dead(buf->start, buf->end);
         cds_list_del(&buf->lru);
         zio_pool_put(&buf_pool, buf);
     }
@@ -485,10 +501,13 @@ static bool all_tracked(uintptr_t start, uintptr_t end)
 
 /* Pages that already are originals are registered (an invariant): a chain
  * of copies from one input registers it once. */
+static bool originals_new;        /* the planned copy makes new originals */
+
 static bool register_originals(uintptr_t start, uintptr_t end)
 {
     if (all_tracked(start, end))
         return true;
+    originals_new = true;
     return !is_foreign(start, end - start) && zio_uffd_register(uffd, start, end - start);
 }
 
@@ -511,6 +530,7 @@ static bool plan_copy(uintptr_t dst, uintptr_t src, size_t len,
         }
     }
     *elidable = 0;
+    originals_new = false;
     for (size_t i = 0; i < pages; i++) {
         uintptr_t s = resolve_source(src + (split->core_start - dst) + i * ZIO_PAGE_SIZE);
 
@@ -598,7 +618,8 @@ static bool elide_locked(uintptr_t dst, uintptr_t src, size_t len, const struct 
         else if (entry)
             materialize_dependents(entry);
     }
-    make_originals_present(pages);
+    if (originals_new)
+        make_originals_present(pages);
     /* Cheap when the core is already unmapped: the elided pages of a
      * buffer that died untouched, handed out again by the allocator. */
     if (zio_real.madvise((void *)split->core_start, split->core_end - split->core_start,
@@ -860,9 +881,8 @@ void zio_engine_forget(uintptr_t start, uintptr_t end, enum zio_forget mode)
         release_dormant(start, end);
     }
     /* Freed memory joins the dormant spans when the lock is dropped. */
-    if (mode == ZIO_DISCARD && state == ENGINE_ON && pages <= UNREGISTER_MAX_PAGES &&
-        nr_dead < DEAD_MAX)
-        dead[nr_dead++] = (struct range){ start, end };
+    if (mode == ZIO_DISCARD && state == ENGINE_ON && pages <= UNREGISTER_MAX_PAGES)
+        add_dead(start, end);
     engine_unlock(&saved);
 }
 
