@@ -71,6 +71,7 @@ void zio_policy_load(struct zio_policy *policy, const char *(*lookup)(const char
     policy->max_pages = DEFAULT_MAX_PAGES;
     policy->enabled = !parse_flag(lookup("ZIO_DISABLE"));
     policy->stats_at_exit = parse_flag(lookup("ZIO_STATS"));
+    policy->align_alloc = parse_flag(lookup("ZIO_ALIGN_ALLOC"));
     policy->stats_signal = 0;
 
     /* A threshold below one page could never elide anything. */
