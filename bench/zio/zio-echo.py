@@ -7,6 +7,8 @@ Sweeps (medians of --reps runs each):
   ratio 0..20% at 512 KB and 5 copies (the break-even curve).
 Writes bench/results/zio-echo.json and zio-echo-*.png, prints a table.
 usage: zio-echo.py [--build DIR] [--quick] [--reps N]
+ZIO_* variables in the environment (e.g. ZIO_ALIGN_ALLOC=1) apply to the
+libzio runs and are recorded in the JSON.
 """
 import argparse
 import json
@@ -87,6 +89,7 @@ def main():
     port_box = [0]
     results = {"machine": "%s, %d cores" % (platform.node(), os.cpu_count()),
                "date": time.strftime("%Y-%m-%d %H:%M:%S"), "reps": args.reps,
+               "zio_env": {k: v for k, v in os.environ.items() if k.startswith("ZIO_")},
                "copies": [], "sizes": [], "touch": []}
     rows = []
     for c in copies:
