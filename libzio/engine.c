@@ -214,16 +214,12 @@ static bool dormant_any(void)
  * about to be mapped by a fault, and its neighbours probably too, whose
  * first touches should not each go through the handler thread.  Pages of
  * a span that are tracked again stay registered. */
-static bool release_dormant(uintptr_t start, uintptr_t end)
+static void release_dormant(uintptr_t start, uintptr_t end)
 {
     struct zio_span span;
-    bool any = false;
 
-    while (zio_dormant_take(&dormant, start, end, &span)) {
+    while (zio_dormant_take(&dormant, start, end, &span))
         for_untracked_runs(span.start, span.end, unregister_run, false);
-        any = true;
-    }
-    return any;
 }
 
 static void release_original(struct zio_page *orig)
@@ -735,9 +731,11 @@ static void on_fault(uintptr_t addr, bool wp)
             } else {
                 materialize(entry);
             }
-        } else if (!release_dormant(page, page + ZIO_PAGE_SIZE)) {
-            /* Unregistering a dormant span woke the faulting thread; else
-             * the page is dead memory that reads as zeros. */
+        } else {
+            /* Dead memory that reads as zeros.  Unregistering its dormant
+             * span wakes the faulting thread; should that fail, the zero
+             * page does (on an unregistered page it is a no-op). */
+            release_dormant(page, page + ZIO_PAGE_SIZE);
             zio_uffd_zeropage(uffd, page, true);
         }
     }
