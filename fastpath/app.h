@@ -17,6 +17,7 @@
 #include <tas/ring.h>
 
 #include "flow.h"
+#include "tx_sched.h"
 
 struct fp_ctx {
     struct fp_app *app;
@@ -28,6 +29,7 @@ struct fp_ctx {
     struct tas_ring tx;       /* app -> fp, we consume */
     struct tas_ring rx;       /* fp -> app, we produce */
     struct fp_ctx *kick_next;
+    struct fp_idfifo backlog; /* flows whose notification did not fit in rx */
 };
 
 struct fp_app {

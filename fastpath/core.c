@@ -42,10 +42,12 @@ int fp_core_init(struct fp_core *c)
     if (fp_sched_init(&c->sched, fp.geo.max_flows, fp.tsc_hz, c->now_tsc) != 0)
         return -ENOMEM;
     c->notify_next = malloc(sizeof(*c->notify_next) * fp.geo.max_flows);
-    if (!c->notify_next)
+    c->backlog_next = malloc(sizeof(*c->backlog_next) * fp.geo.max_flows);
+    if (!c->notify_next || !c->backlog_next)
         return -ENOMEM;
     fp_idfifo_init(&c->notify);
     c->notify_count = 0;
+    c->backlog_count = 0;
     c->kick_list = NULL;
     c->tx_count = 0;
     return 0;
@@ -55,6 +57,7 @@ void fp_core_free(struct fp_core *c)
 {
     fp_sched_free(&c->sched);
     free(c->notify_next);
+    free(c->backlog_next);
     free(c->ctxs);
 }
 
@@ -70,18 +73,6 @@ int fp_core_add_ctx(struct fp_core *c, struct fp_ctx *ctx)
     }
     c->ctxs[c->nctxs++] = ctx;
     return 0;
-}
-
-void fp_core_drop_app(struct fp_core *c, struct fp_app *app)
-{
-    uint32_t kept = 0;
-    for (uint32_t i = 0; i < c->nctxs; i++) {
-        if (c->ctxs[i]->app == app)
-            c->ctxs[i]->live = false;
-        else
-            c->ctxs[kept++] = c->ctxs[i];
-    }
-    c->nctxs = kept;
 }
 
 void fp_core_notify(struct fp_core *c, uint32_t id)
@@ -122,8 +113,53 @@ static bool post_note(struct fp_core *c, uint32_t id)
     return true;
 }
 
-static void flush_notify(struct fp_core *c)
+static bool has_note(const struct fp_flow *p)
 {
+    return p->note_rx_bytes || p->note_tx_bytes || p->note_flags;
+}
+
+/* A flow whose entry did not fit waits on its context's backlog, and the
+ * backlog is retried in order only while the context's RX queue takes
+ * entries.  Putting such flows back on the notify list instead made every
+ * round try them all again: once an application fell more than a queue
+ * behind (more connections than RX slots), a round cost O(connections). */
+static void backlog_push(struct fp_core *c, struct fp_ctx *ctx, uint32_t id)
+{
+    fp.flows[id].waiting = 1;
+    fp_idfifo_push(&ctx->backlog, c->backlog_next, id);
+    c->backlog_count++;
+}
+
+/* Posts the backlog's entries until the RX queue is full.  A flow that
+ * stopped, has nothing left to say, or moved to another context leaves
+ * the backlog; the last goes back on the notify list for its new one. */
+static unsigned drain_backlog(struct fp_core *c, struct fp_ctx *ctx)
+{
+    unsigned done = 0;
+    uint32_t id;
+    while ((id = ctx->backlog.head) != TAS_INVALID_FLOW) {
+        struct fp_flow *p = &fp.flows[id];
+        bool ours = p->state != FP_FLOW_FREE && p->ctx == ctx;
+        if (ours && has_note(p) && !post_note(c, id))
+            break;
+        fp_idfifo_pop(&ctx->backlog, c->backlog_next);
+        c->backlog_count--;
+        p->waiting = 0;
+        if (!ours && p->state != FP_FLOW_FREE && has_note(p))
+            fp_core_notify(c, id);
+        done++;
+    }
+    return done;
+}
+
+/* Sends the ACKs and posts the notes the round left owing; returns how
+ * many flows it handled (a backlog that stays full is no work). */
+static unsigned flush_notify(struct fp_core *c)
+{
+    unsigned done = c->notify_count;
+    if (c->backlog_count)
+        for (uint32_t i = 0; i < c->nctxs; i++)
+            done += drain_backlog(c, c->ctxs[i]);
     for (uint32_t n = c->notify_count; n > 0; n--) {
         uint32_t id = fp_idfifo_pop(&c->notify, c->notify_next);
         struct fp_flow *p = &fp.flows[id];
@@ -133,10 +169,30 @@ static void flush_notify(struct fp_core *c)
             continue;
         if (p->state == FP_FLOW_ACTIVE && (p->segs_unacked || p->ack_now))
             fp_tx_ack(c, id);
-        if ((p->note_rx_bytes || p->note_tx_bytes || p->note_flags) &&
-            !post_note(c, id))
-            fp_core_notify(c, id);
+        if (p->waiting || !has_note(p))
+            continue;
+        /* behind a backlog, a flow waits its turn */
+        if (!fp_idfifo_empty(&p->ctx->backlog) || !post_note(c, id))
+            backlog_push(c, p->ctx, id);
     }
+    return done;
+}
+
+/* The application's contexts stop being polled; the notes their backlogs
+ * held are dropped, as post_note drops those for a context that is gone. */
+void fp_core_drop_app(struct fp_core *c, struct fp_app *app)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < c->nctxs; i++) {
+        struct fp_ctx *ctx = c->ctxs[i];
+        if (ctx->app == app) {
+            ctx->live = false;
+            drain_backlog(c, ctx);
+        } else {
+            c->ctxs[kept++] = ctx;
+        }
+    }
+    c->nctxs = kept;
 }
 
 static void kick(int efd)
@@ -203,7 +259,8 @@ fail:
  * while the core was announcing its sleep. */
 static void idle_sleep(struct fp_core *c, int ep)
 {
-    if (!fp_sched_idle(&c->sched) || c->notify_count || c->loop_count)
+    if (!fp_sched_idle(&c->sched) || c->notify_count || c->backlog_count ||
+        c->loop_count)
         return;
     bool quiet = tas_ring_cons_prepare_sleep(&c->cmd);
     for (uint32_t i = 0; i < c->nctxs; i++)
@@ -253,8 +310,7 @@ void fp_core_run(struct fp_core *c)
         uint64_t t_cmd = rte_rdtsc();
         unsigned tx = fp_tx_poll(c);
         uint64_t t_tx = rte_rdtsc();
-        bool notes = c->notify_count > 0;
-        flush_notify(c);
+        bool notes = flush_notify(c) > 0;
         uint64_t t_notify = rte_rdtsc();
         bool sends = c->tx_count > 0;
         fp_tx_flush(c);

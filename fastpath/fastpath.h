@@ -58,6 +58,8 @@ struct fp_core {
     struct fp_idfifo notify;  /* flows owing an ACK or a context entry */
     uint32_t *notify_next;
     uint32_t notify_count;
+    uint32_t *backlog_next;   /* links of the contexts' backlogs */
+    uint32_t backlog_count;   /* flows on all backlogs */
 
     struct rte_mbuf *tx_batch[FP_TX_BURST];
     unsigned tx_count;

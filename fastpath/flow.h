@@ -40,6 +40,7 @@ struct fp_flow {
     uint8_t  fin_in_snd_max;   /* our FIN was sent: snd_max counts it */
     uint16_t seg_payload_max;  /* payload per segment: mss, capped by the MTU */
     uint8_t  dirty;            /* queued on the core's notify list */
+    uint8_t  waiting;          /* on a context's backlog: its RX queue was full */
     uint8_t  rcv_wscale;       /* validated copies: a shift must stay < 32 */
     uint8_t  snd_wscale;
     uint8_t  cwr_pending;      /* peer echoed CE: tell it with CWR on our next data */
