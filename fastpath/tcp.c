@@ -127,7 +127,7 @@ static void process_ack(struct tas_flow *f, struct fp_flow *p,
         }
         res->tx_progress = true;
     } else if (s->ack == f->snd_una && s->len == 0 && new_wnd == old_wnd &&
-               !(s->flags & TAS_TCP_FIN) && f->tx_sent > 0) {
+               new_wnd != 0 && !(s->flags & TAS_TCP_FIN) && f->tx_sent > 0) {
         /* Saturates, so the rest of a window's duplicates do not rewind
          * again.  And as in NewReno (RFC 6582), duplicates of what was sent
          * before the last rewind (the copies it resent) start no new one:
@@ -141,10 +141,20 @@ static void process_ack(struct tas_flow *f, struct fp_flow *p,
         }
     }
     /* an ACK older than snd_una may carry a stale window */
-    if (tas_seq_ge(s->ack, f->snd_una)) {
-        f->snd_wnd = new_wnd;
-        if (new_wnd > old_wnd)
-            res->tx_progress = true;
+    if (!tas_seq_ge(s->ack, f->snd_una))
+        return;
+    f->snd_wnd = new_wnd;
+    if (new_wnd > old_wnd)
+        res->tx_progress = true;
+    if (new_wnd == 0) {
+        /* The receiver answered while its window stays shut: alive, so
+         * the slow path's persist timer keeps probing instead of giving up. */
+        f->zero_wnd_acks++;
+    } else if (old_wnd == 0 && s->ack == f->snd_una && f->tx_sent > 0) {
+        /* The window opened without taking what we sent while it was shut
+         * (the probe byte): the receiver dropped it, so it goes again now
+         * rather than leave a hole only a backed-off RTO would fill. */
+        fp_tx_rewind(f, p);
     }
 }
 

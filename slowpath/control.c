@@ -6,7 +6,11 @@
  * congestion control and writes the new window, and detects retransmission
  * timeouts: data (or our FIN) outstanding with no acknowledgement progress
  * for an RTO sends TAS_CMD_FLOW_RETRANSMIT with exponential backoff, and
- * after --max-retries timeouts the connection is reset.
+ * after --max-retries timeouts the connection is reset.  While the peer's
+ * window is shut the same timer is the persist timer of RFC 9293: the
+ * retransmission is a window probe, a closed window says nothing about
+ * congestion, and a receiver that keeps answering the probes keeps its
+ * connection however long it takes to read.
  */
 #include "log.h"
 #include "sp.h"
@@ -39,6 +43,7 @@ void control_start(struct sp *sp, struct sp_conn *c)
     c->last_snd_una = c->iss + 1;
     c->last_progress_us = sp->now_us;
     c->rto_count = 0;
+    c->last_zero_wnd_acks = 0;
     control_arm(sp, c, false);
 }
 
@@ -53,7 +58,7 @@ static bool has_outstanding(const struct sp_conn *c, const struct tas_flow *f)
     return fin_unacked && (__atomic_load_n(&f->flags, __ATOMIC_RELAXED) & TAS_FLOW_F_FIN_SENT);
 }
 
-/* Returns true if an RTO fired. */
+/* Returns true if an RTO fired that congestion control must hear of. */
 static bool check_timeout(struct sp *sp, struct sp_conn *c, const struct tas_flow *f)
 {
     uint32_t snd_una = load32(&f->snd_una);
@@ -76,18 +81,25 @@ static bool check_timeout(struct sp *sp, struct sp_conn *c, const struct tas_flo
     if (sp->now_us - c->last_progress_us < rto_current(&c->rto))
         return false;
 
-    c->rto_count++;
+    bool window_shut = load32(&f->snd_wnd) == 0;
+    uint8_t answers = __atomic_load_n(&f->zero_wnd_acks, __ATOMIC_RELAXED);
+    if (window_shut && answers != c->last_zero_wnd_acks)
+        c->rto_count = 0;
+    else
+        c->rto_count++;
+    c->last_zero_wnd_acks = answers;
     c->timeouts++;
     if (c->rto_count > sp->cfg.max_retries) {
         tcp_timeout(sp, c);
         return true;
     }
-    sp_debug("flow %u: retransmission timeout %u (rto %u us)", c->flow_id, c->rto_count,
+    sp_debug("flow %u: %s %u (rto %u us)", c->flow_id,
+             window_shut ? "window probe" : "retransmission timeout", c->rto_count,
              rto_current(&c->rto));
     svc_post(sp, TAS_CMD_FLOW_RETRANSMIT, c->flow_id, c->app->id, 0, 0, NULL, 0);
     rto_backoff(&c->rto);
     c->last_progress_us = sp->now_us;
-    return true;
+    return !window_shut;
 }
 
 void control_tick(struct sp *sp, struct sp_conn *c)

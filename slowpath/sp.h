@@ -168,6 +168,7 @@ struct sp_conn {
     uint64_t last_progress_us;
     uint64_t fin_wait2_deadline_us;
     uint8_t rto_count;            /* timeouts without progress */
+    uint8_t last_zero_wnd_acks;   /* tas_flow.zero_wnd_acks at the last timeout */
     uint32_t timeouts;            /* retransmission timeouts, for tasctl */
     uint64_t challenge_us;        /* when we last sent this flow a challenge ACK */
     int close_status;             /* errno for TAS_SPEV_CLOSED */

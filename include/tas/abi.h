@@ -156,7 +156,8 @@ struct tas_flow {
     uint8_t  rcv_wscale;              /* shift for our window field */
     uint8_t  snd_wscale;              /* shift for the peer's window field */
     uint8_t  dupacks;
-    uint8_t  pad0;
+    uint8_t  zero_wnd_acks;           /* ACKs keeping snd_wnd at 0 (wrapping):
+                                         the slow path's persist timer */
 
     _Alignas(TAS_CACHE_LINE) uint64_t opaque;                  /* application's handle, echoed in events */
     uint32_t tx_base;

@@ -333,12 +333,11 @@ static int do_recv(const char *port, uint32_t nflows, const char *hold_file)
     int errors = 0;
 
     while (finished < nflows && errors == 0) {
-        if (hold_file && access(hold_file, F_OK) != 0)
-            hold_file = NULL;
+        bool holding = hold_file && access(hold_file, F_OK) == 0;
         pfd[0].fd = lfd;
         pfd[0].events = POLLIN;
         for (size_t i = 0; i < nconns; i++) {
-            pfd[i + 1].fd = hold_file ? -1 : conns[i].fd;
+            pfd[i + 1].fd = holding ? -1 : conns[i].fd;
             pfd[i + 1].events = POLLIN;
         }
         if (poll(pfd, nconns + 1, hold_file ? 100 : -1) < 0) {

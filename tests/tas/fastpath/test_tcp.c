@@ -456,6 +456,48 @@ static void test_zero_window_probe(void **state)
     assert_int_equal(f.rcv_nxt, RCV_ISN + 1096);
 }
 
+/* The sending side of a shut window: answers that keep it shut are counted
+ * for the slow path's persist timer and are no duplicate ACKs; the ACK that
+ * opens it without taking the probe byte sends that byte again first (it
+ * left a hole the receiver cannot fill otherwise). */
+static void test_window_opens_after_dropped_probe(void **state)
+{
+    (void)state;
+    f.tx_avail = 300;
+    ack(SND_ISN, 0, 0);                                 /* window shut */
+    assert_int_equal(fp_tx_next_len(&f, &p), 1);
+    fp_tx_advance(&f, &p, 1, false);                    /* the probe */
+    for (int i = 0; i < 5; i++) {
+        ack(SND_ISN, 0, 0);                             /* dropped, answered */
+        assert_false(res.fast_retx);
+    }
+    assert_int_equal(f.zero_wnd_acks, 6);
+    assert_int_equal(f.cnt_fast_retx, 0);
+    assert_int_equal(f.tx_sent, 1);
+
+    ack(SND_ISN, 10000, 0);                             /* window opens */
+    assert_true(res.tx_progress);
+    assert_int_equal(f.tx_sent, 0);
+    assert_int_equal(f.tx_avail, 300);
+    assert_int_equal(fp_tx_send_pos(&f, &p), f.tx_head);
+    assert_int_equal(fp_tx_next_len(&f, &p), 100);
+    assert_int_equal(f.zero_wnd_acks, 6);
+}
+
+/* A probe the receiver took is acknowledged and not sent again. */
+static void test_window_opens_after_taken_probe(void **state)
+{
+    (void)state;
+    f.tx_avail = 300;
+    ack(SND_ISN, 0, 0);
+    fp_tx_advance(&f, &p, fp_tx_next_len(&f, &p), false);
+    ack(SND_ISN + 1, 10000, 0);
+    assert_int_equal(f.snd_una, SND_ISN + 1);
+    assert_int_equal(f.tx_sent, 0);
+    assert_int_equal(f.tx_avail, 299);
+    assert_int_equal(fp_tx_send_pos(&f, &p), 1);
+}
+
 /* A window once advertised is not taken back by the rounding of a later
  * field ("shrinking the window", RFC 9293 section 3.8.6). */
 static void test_window_never_shrinks(void **state)
@@ -578,6 +620,8 @@ int main(void)
         T(test_far_data_rate_limited),
         T(test_ack_acceptability),
         T(test_zero_window_probe),
+        T(test_window_opens_after_dropped_probe),
+        T(test_window_opens_after_taken_probe),
         T(test_window_never_shrinks),
         T(test_syn_and_urg_go_to_slow_path),
         T(test_paws_and_ts_recent),
