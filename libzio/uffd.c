@@ -128,7 +128,7 @@ void zio_uffd_zeropage(int uffd, uintptr_t page, bool wake_waiters)
         wake(uffd, page);
 }
 
-bool zio_uffd_protect(int uffd, uintptr_t start, size_t len, bool protect)
+static bool writeprotect(int uffd, uintptr_t start, size_t len, bool protect)
 {
     struct uffdio_writeprotect wp = {
         .range = { .start = start, .len = len },
@@ -140,6 +140,22 @@ bool zio_uffd_protect(int uffd, uintptr_t start, size_t len, bool protect)
             return false;
     }
     return true;
+}
+
+bool zio_uffd_protect(int uffd, uintptr_t start, size_t len, bool protect)
+{
+    bool all = true;
+
+    if (writeprotect(uffd, start, len, protect))
+        return true;
+    /* The kernel stops at the first mapping in the range that is not
+     * registered for write protection, and then wakes no one: a page past
+     * it would keep its protection and a thread writing it would sleep
+     * forever.  So the range goes again page by page; every page that can
+     * be done is, and wakes its waiters. */
+    for (uintptr_t page = start; page < start + len; page += ZIO_PAGE_SIZE)
+        all &= writeprotect(uffd, page, ZIO_PAGE_SIZE, protect);
+    return all;
 }
 
 struct handler_args {

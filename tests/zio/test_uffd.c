@@ -1,0 +1,123 @@
+/* Unit tests for the userfaultfd wrappers: write protection of a range that
+ * is only partly registered (a hole unregistered in the middle of a run of
+ * released originals).  The kernel stops at the hole; every registered page
+ * must still end up unprotected, and a thread blocked writing one of them
+ * must wake up.  Protection is read back from /proc/self/pagemap (bit 57:
+ * the PTE is userfaultfd write-protected). */
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "engine.h"
+#include "zio/page.h"
+
+#define PAGES 3
+
+static int uffd = -1;
+static char *area;
+static int pagemap = -1;
+
+static bool write_protected(const void *p)
+{
+    uint64_t entry = 0;
+    off_t off = (off_t)((uintptr_t)p / ZIO_PAGE_SIZE * sizeof(entry));
+
+    assert_int_equal(pread(pagemap, &entry, sizeof(entry), off), sizeof(entry));
+    return (entry >> 57) & 1;
+}
+
+static void unexpected_fault(uintptr_t addr, bool wp)
+{
+    (void)addr;
+    (void)wp;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    uffd = zio_uffd_open();
+    if (uffd < 0)
+        return -1;
+    area = mmap(NULL, PAGES * ZIO_PAGE_SIZE, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (area == MAP_FAILED)
+        return -1;
+    memset(area, 7, PAGES * ZIO_PAGE_SIZE);
+    pagemap = open("/proc/self/pagemap", O_RDONLY);
+    return pagemap < 0 ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    munmap(area, PAGES * ZIO_PAGE_SIZE);
+    close(pagemap);
+    close(uffd);
+    return 0;
+}
+
+/* Pages 0 and 2 registered and protected, page 1 not registered. */
+static void protect_around_hole(void)
+{
+    for (int i = 0; i < PAGES; i += 2) {
+        uintptr_t page = (uintptr_t)area + (uintptr_t)i * ZIO_PAGE_SIZE;
+
+        assert_true(zio_uffd_register(uffd, page, ZIO_PAGE_SIZE));
+        assert_true(zio_uffd_protect(uffd, page, ZIO_PAGE_SIZE, true));
+    }
+    assert_true(write_protected(area));
+    assert_false(write_protected(area + ZIO_PAGE_SIZE));
+    assert_true(write_protected(area + 2 * ZIO_PAGE_SIZE));
+}
+
+static void test_unprotect_range_with_hole(void **state)
+{
+    (void)state;
+    protect_around_hole();
+    zio_uffd_protect(uffd, (uintptr_t)area, PAGES * ZIO_PAGE_SIZE, false);
+    assert_false(write_protected(area));
+    assert_false(write_protected(area + 2 * ZIO_PAGE_SIZE));
+}
+
+static void *write_last_page(void *arg)
+{
+    (void)arg;
+    area[2 * ZIO_PAGE_SIZE] = 9;     /* blocks in a write-protect fault */
+    return NULL;
+}
+
+/* The fault handler ignores the fault: only the unprotection may wake the
+ * writer. */
+static void test_unprotect_wakes_writer_past_hole(void **state)
+{
+    pthread_t writer;
+    struct timespec deadline;
+
+    (void)state;
+    protect_around_hole();
+    assert_true(zio_uffd_start_handler(uffd, unexpected_fault));
+    assert_int_equal(pthread_create(&writer, NULL, write_last_page, NULL), 0);
+    usleep(100 * 1000);
+    zio_uffd_protect(uffd, (uintptr_t)area, PAGES * ZIO_PAGE_SIZE, false);
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    assert_int_equal(pthread_timedjoin_np(writer, NULL, &deadline), 0);
+    assert_int_equal(area[2 * ZIO_PAGE_SIZE], 9);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_unprotect_range_with_hole, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unprotect_wakes_writer_past_hole, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
