@@ -64,16 +64,7 @@ struct sconn {
 static int run_server(uint16_t port, unsigned long expect)
 {
     check_nofile(expect);
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    if (lfd < 0)
-        die("socket");
-    int one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
-    if (bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
-        die("bind");
-    if (listen(lfd, 4096) < 0)
-        die("listen");
+    int lfd = listen_tcp(port, 4096, SOCK_NONBLOCK);
     int ep = epoll_create1(0);
     if (ep < 0)
         die("epoll_create1");

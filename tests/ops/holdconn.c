@@ -41,12 +41,7 @@ static long now_ms(void)
 
 static void __attribute__((noreturn)) server(unsigned port, unsigned long conns)
 {
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    if (ls < 0 || setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(ls, 4096) != 0)
-        die("listen");
+    int ls = listen_tcp(port, 4096, 0);
     printf("listening\n");
     fflush(stdout);
     for (unsigned long held = 0; held < conns; held++)

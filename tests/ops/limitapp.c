@@ -106,12 +106,7 @@ static void __attribute__((noreturn)) do_connect(const char *host, unsigned port
 
 static void __attribute__((noreturn)) do_listen(unsigned port)
 {
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    if (ls < 0 || setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(ls, 64) != 0)
-        die("listen");
+    int ls = listen_tcp(port, 64, 0);
     printf("listening\n");
     for (unsigned long n = 1;; n++) {
         if (accept(ls, NULL, NULL) < 0)
