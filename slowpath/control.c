@@ -4,15 +4,15 @@
  * RTTs, at least 1 ms; longer while the flow is idle so thousands of idle
  * connections cost little; and never shorter than CONTROL_US_PER_FLOW
  * times the flows in use, so that the visits of all flows together take a
- * bounded share of a core however many there are).  A visit samples the fast path's counters, runs
- * congestion control and writes the new window, and detects retransmission
- * timeouts: data (or our FIN) outstanding with no acknowledgement progress
- * for an RTO sends TAS_CMD_FLOW_RETRANSMIT with exponential backoff, and
- * after --max-retries timeouts the connection is reset.  While the peer's
- * window is shut the same timer is the persist timer of RFC 9293: the
- * retransmission is a window probe, a closed window says nothing about
- * congestion, and a receiver that keeps answering the probes keeps its
- * connection however long it takes to read.
+ * bounded share of a core however many there are).  A visit samples the
+ * fast path's counters, runs congestion control and writes the new window,
+ * and detects retransmission timeouts: data (or our FIN) outstanding with
+ * no acknowledgement progress for an RTO sends TAS_CMD_FLOW_RETRANSMIT
+ * with exponential backoff, and after --max-retries timeouts the
+ * connection is reset.  While the peer's window is shut the same timer is
+ * the persist timer of RFC 9293: the retransmission is a window probe, a
+ * closed window says nothing about congestion, and a receiver that keeps
+ * answering the probes keeps its connection however long it takes to read.
  */
 #include "log.h"
 #include "sp.h"
@@ -29,7 +29,7 @@ static uint32_t load32(const uint32_t *p)
 }
 
 /* The shortest interval the flows in use allow (see the top). */
-uint64_t control_interval_floor(uint32_t flows_in_use)
+static uint64_t control_interval_floor(uint32_t flows_in_use)
 {
     uint64_t floor = (uint64_t)flows_in_use * CONTROL_US_PER_FLOW;
     return floor > CONTROL_MIN_INTERVAL_US ? floor : CONTROL_MIN_INTERVAL_US;

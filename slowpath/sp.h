@@ -296,8 +296,6 @@ void tcp_reset_all(struct sp *sp);
 /* ---- control.c ---- */
 void control_start(struct sp *sp, struct sp_conn *c);
 void control_tick(struct sp *sp, struct sp_conn *c);
-/* The shortest control interval with flows_in_use flows installed or opening. */
-uint64_t control_interval_floor(uint32_t flows_in_use);
 
 /* ---- ctlsock.c ---- */
 int ctl_listen(struct sp *sp);
