@@ -9,7 +9,10 @@
  * eventfd, which is what a waiting epoll_wait sleeps on.
  *
  * Registrations are keyed by (descriptor number, socket) like the kernel's
- * (fd, file), and stay while any descriptor of the socket is open.
+ * (fd, file), and stay while any descriptor of the socket is open.  Each is
+ * found through its socket's short list of watchers and sits on its set's
+ * doubly linked list, so epoll_ctl and close cost the same with 16 or
+ * 16,000 sockets in a set.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -31,7 +34,7 @@ struct epitem {
     bool disabled;                  /* EPOLLONESHOT fired */
     bool on_ready;
     struct epitem *ready_prev, *ready_next;
-    struct epitem *next_in_ep;
+    struct epitem *prev_in_ep, *next_in_ep;
     struct epitem *next_in_sock;
 };
 
@@ -90,13 +93,25 @@ static void item_unlink_sock(struct epitem *it)
     *pp = it->next_in_sock;
 }
 
+static void item_link_ep(struct epitem *it)
+{
+    struct epoll_file *ep = it->ep;
+
+    it->prev_in_ep = NULL;
+    it->next_in_ep = ep->items;
+    if (ep->items != NULL)
+        ep->items->prev_in_ep = it;
+    ep->items = it;
+}
+
 static void item_unlink_ep(struct epitem *it)
 {
-    struct epitem **pp = &it->ep->items;
-
-    while (*pp != it)
-        pp = &(*pp)->next_in_ep;
-    *pp = it->next_in_ep;
+    if (it->prev_in_ep != NULL)
+        it->prev_in_ep->next_in_ep = it->next_in_ep;
+    else
+        it->ep->items = it->next_in_ep;
+    if (it->next_in_ep != NULL)
+        it->next_in_ep->prev_in_ep = it->prev_in_ep;
 }
 
 void epoll_sock_gone(struct sock *s)
@@ -181,8 +196,8 @@ static struct epoll_file *epoll_file_of(int epfd, int *err)
 
 static struct epitem *epoll_find(struct epoll_file *ep, int fd, struct sock *s)
 {
-    for (struct epitem *it = ep->items; it != NULL; it = it->next_in_ep)
-        if (it->fd == fd && it->sock == s)
+    for (struct epitem *it = s->watchers; it != NULL; it = it->next_in_sock)
+        if (it->ep == ep && it->fd == fd)
             return it;
     return NULL;
 }
@@ -208,8 +223,7 @@ static int epoll_ctl_sock(int epfd, int op, int fd, struct sock *s,
         it->ep = ep;
         it->sock = s;
         it->fd = fd;
-        it->next_in_ep = ep->items;
-        ep->items = it;
+        item_link_ep(it);
         it->next_in_sock = s->watchers;
         s->watchers = it;
         break;

@@ -219,6 +219,51 @@ static void check_epoll(void)
     close(pipefd[1]);
 }
 
+/* Bits of the data.u32 values that epoll_wait(ep) reports right now. */
+static uint32_t epoll_seen(int ep, int timeout_ms)
+{
+    struct epoll_event out[8];
+    uint32_t seen = 0;
+    int n = epoll_wait(ep, out, 8, timeout_ms);
+
+    for (int i = 0; i < n; i++)
+        seen |= 1u << out[i].data.u32;
+    return seen;
+}
+
+/* One socket registered under two descriptors and in two sets: each
+ * registration is its own, as with the kernel's (fd, file) keys. */
+static void check_epoll_shared(void)
+{
+    int a = connect_echo();
+    int d = dup(a);
+    int ep1 = epoll_create1(EPOLL_CLOEXEC), ep2 = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = { .events = EPOLLIN };
+
+    ev.data.u32 = 1;
+    check(epoll_ctl(ep1, EPOLL_CTL_ADD, a, &ev) == 0, "socket in a first set");
+    ev.data.u32 = 2;
+    check(epoll_ctl(ep1, EPOLL_CTL_ADD, d, &ev) == 0, "its duplicate in the same set");
+    ev.data.u32 = 3;
+    check(epoll_ctl(ep2, EPOLL_CTL_ADD, a, &ev) == 0, "the socket in a second set");
+    check(epoll_ctl(ep2, EPOLL_CTL_MOD, d, &ev) < 0 && errno == ENOENT,
+          "MOD of a descriptor the set lacks: ENOENT");
+    if (write(a, "s", 1) != 1)
+        exit(100);
+    check(epoll_seen(ep1, 2000) == 0x6 && epoll_seen(ep2, 2000) == 0x8,
+          "each registration reports the socket");
+    check(epoll_ctl(ep1, EPOLL_CTL_DEL, a, NULL) == 0, "DEL one registration");
+    ev.data.u32 = 4;
+    check(epoll_ctl(ep1, EPOLL_CTL_MOD, d, &ev) == 0, "MOD the other");
+    check(epoll_seen(ep1, 0) == 0x10 && epoll_seen(ep2, 0) == 0x8,
+          "the rest keep reporting, with their new data");
+    close(ep1);
+    check(epoll_seen(ep2, 0) == 0x8, "a closed set leaves the other");
+    close(ep2);
+    close(d);
+    close(a);
+}
+
 static volatile sig_atomic_t got_signal;
 
 static void on_alarm(int sig)
@@ -358,6 +403,7 @@ int main(int argc, char **argv)
     check_dup_and_fcntl();
     check_nonblocking_connect();
     check_epoll();
+    check_epoll_shared();
     check_signals();
     check_threads();
     check_fork();
