@@ -61,13 +61,9 @@ uint32_t fp_csum_partial(const void *data, size_t len, uint32_t sum)
 
 static uint32_t pseudo_sum(uint32_t src_ip, uint32_t dst_ip, uint32_t tcp_len)
 {
-    uint8_t pseudo[12];
-    memcpy(pseudo, &src_ip, 4);
-    memcpy(pseudo + 4, &dst_ip, 4);
-    pseudo[8] = 0;
-    pseudo[9] = TAS_IPPROTO_TCP;
-    pseudo[10] = (uint8_t)(tcp_len >> 8);
-    pseudo[11] = (uint8_t)tcp_len;
+    uint8_t pseudo[TAS_TCP_PSEUDO_LEN];
+
+    tas_tcp_pseudo_header(pseudo, src_ip, dst_ip, tcp_len);
     return fp_csum_partial(pseudo, sizeof(pseudo), 0);
 }
 

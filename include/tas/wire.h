@@ -143,19 +143,32 @@ static inline uint16_t tas_ip_csum(const struct tas_ip_hdr *ip, size_t hlen)
     return tas_csum_fold(tas_csum_add(0, ip, hlen));
 }
 
+#define TAS_TCP_PSEUDO_LEN 12
+
+/* The IPv4 pseudo header that the TCP checksum covers (src and dst in
+ * network order), for whichever summing routine the caller uses. */
+static inline void tas_tcp_pseudo_header(uint8_t out[TAS_TCP_PSEUDO_LEN],
+                                         uint32_t src, uint32_t dst,
+                                         size_t tcp_len)
+{
+    memcpy(out, &src, 4);
+    memcpy(out + 4, &dst, 4);
+    out[8] = 0;
+    out[9] = TAS_IPPROTO_TCP;
+    out[10] = (uint8_t)(tcp_len >> 8);
+    out[11] = (uint8_t)tcp_len;
+}
+
 /* TCP checksum over the pseudo header and tcp_len bytes of segment.  On a
  * received segment a result of 0 means the checksum is correct. */
 static inline uint16_t tas_tcp_csum(uint32_t src, uint32_t dst,
                                     const void *seg, size_t tcp_len)
 {
-    uint8_t pseudo[12];
-    memcpy(pseudo, &src, 4);
-    memcpy(pseudo + 4, &dst, 4);
-    pseudo[8] = 0;
-    pseudo[9] = TAS_IPPROTO_TCP;
-    pseudo[10] = (uint8_t)(tcp_len >> 8);
-    pseudo[11] = (uint8_t)tcp_len;
-    return tas_csum_fold(tas_csum_add(tas_csum_add(0, pseudo, 12), seg, tcp_len));
+    uint8_t pseudo[TAS_TCP_PSEUDO_LEN];
+
+    tas_tcp_pseudo_header(pseudo, src, dst, tcp_len);
+    return tas_csum_fold(tas_csum_add(tas_csum_add(0, pseudo, sizeof(pseudo)),
+                                      seg, tcp_len));
 }
 
 /* ---- TCP options ---- */
