@@ -68,7 +68,8 @@ finish_run() {
 
 ok=1
 echo "=== ping and echo with a Linux peer"
-ip netns exec fptB socat TCP-LISTEN:5001,reuseaddr PIPE &
+# EXEC:cat, not PIPE: socat can fill its own pipe and stop (see ../slowpath/e2e.sh).
+ip netns exec fptB socat TCP-LISTEN:5001,reuseaddr EXEC:cat &
 ECHO_PID=$!
 "$BUILD/tests/tas/fastpath/fake-sp" --run-dir "$RUN" --ip $NET.1 --peer $NET.2 \
     --peer-mac "$PEER_MAC" --peer-port 5001 --bytes "$BYTES" --ping-wait 4 \
