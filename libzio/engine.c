@@ -29,6 +29,7 @@
 #include <urcu-bp.h>
 
 #include "engine.h"
+#include "zio/dormant.h"
 #include "zio/index.h"
 #include "zio/page.h"
 
@@ -70,6 +71,7 @@ static size_t nr_fresh;
 static struct range dead[DEAD_MAX];         /* cores of buffers fully gone */
 static size_t nr_dead;
 static struct range foreign[FOREIGN_MAX];
+static struct zio_dormant dormant;
 static size_t nr_foreign;
 static bool foreign_overflow;
 static uintptr_t *plan;          /* per core page: resolved source, or 0 */
@@ -90,12 +92,12 @@ static void engine_lock(sigset_t *saved)
     in_engine = true;
 }
 
-static void flush_released(bool unregister);
+static void flush_released(void);
 static void flush_dead(void);
 
 static void engine_unlock(const sigset_t *saved)
 {
-    flush_released(true);
+    flush_released();
     flush_dead();
     /* A grace period takes urcu's registry lock, which a fork holds. */
     if (forks_pending == 0)
@@ -153,21 +155,32 @@ static void for_untracked_runs(uintptr_t start, uintptr_t end,
     }
 }
 
-static void untrack_run(uintptr_t start, size_t len, bool unregister)
+/* Takes an untracked run out of userfaultfd.  Unregistering alone leaves
+ * write-protect bits in the page tables, which would come back to life
+ * when the range is registered again. */
+static void unregister_run(uintptr_t start, size_t len, bool unused)
 {
-    /* Unregistering alone leaves write-protect bits in the page tables,
-     * which would come back to life when the range is registered again. */
+    (void)unused;
     zio_uffd_protect(uffd, start, len, false);
-    if (unregister)
-        zio_uffd_unregister(uffd, start, len);
+    zio_uffd_unregister(uffd, start, len);
+}
+
+/* Keeps an untracked run registered as a dormant span (see zio/dormant.h):
+ * the next copy into the same memory then needs no UFFDIO_REGISTER round
+ * trip through the VMA tree, and elided pages that died untouched need no
+ * MADV_DONTNEED.  Past the table's capacity the run leaves userfaultfd. */
+static void keep_run(uintptr_t start, size_t len, bool unprotect)
+{
+    if (unprotect)
+        zio_uffd_protect(uffd, start, len, false);
+    if (!zio_dormant_add(&dormant, start, start + len))
+        unregister_run(start, len, false);
 }
 
 /* Released originals are unprotected in batches, one ioctl per run: freeing
  * a 1 MB buffer releases 256 of them.  Pages that became tracked again in
- * the meantime are skipped.  Unregistering (which also unprotects) is only
- * done when the engine is about to drop its lock: mid-operation, a page
- * may be in the middle of becoming an intermediate. */
-static void flush_released(bool unregister)
+ * the meantime are skipped. */
+static void flush_released(void)
 {
     size_t i = 0;
 
@@ -177,35 +190,77 @@ static void flush_released(bool unregister)
 
         for (i++; i < nr_released && released[i] == end; i++)
             end += ZIO_PAGE_SIZE;
-        for_untracked_runs(start, end, untrack_run, unregister);
+        for_untracked_runs(start, end, keep_run, true);
     }
     nr_released = 0;
 }
 
-/* Memory that no longer holds tracked pages leaves userfaultfd, so that
- * its next first touch is an ordinary page fault, not a trip through the
- * handler thread. */
+/* The cores of buffers that died: their dropped pages are unmapped and
+ * carry no write protection (MADV_DONTNEED cleared it when they became
+ * elided). */
 static void flush_dead(void)
 {
     for (size_t i = 0; i < nr_dead; i++)
-        for_untracked_runs(dead[i].start, dead[i].end, untrack_run, true);
+        for_untracked_runs(dead[i].start, dead[i].end, keep_run, false);
     nr_dead = 0;
+}
+
+static bool dormant_any(void)
+{
+    return __atomic_load_n(&dormant.n, __ATOMIC_RELAXED) > 0;
+}
+
+/* Unregisters every dormant span overlapping [start, end): a page in it is
+ * about to be mapped by a fault, and its neighbours probably too, whose
+ * first touches should not each go through the handler thread.  Pages of
+ * a span that are tracked again stay registered. */
+static void release_dormant(uintptr_t start, uintptr_t end)
+{
+    struct zio_span span;
+
+    while (zio_dormant_take(&dormant, start, end, &span))
+        for_untracked_runs(span.start, span.end, unregister_run, false);
 }
 
 static void release_original(struct zio_page *orig)
 {
     if (nr_released == RELEASED_MAX)
-        flush_released(false);
+        flush_released();
     released[nr_released++] = orig->addr;
     zio_index_remove(orig);
+}
+
+static bool release_pending(uintptr_t page)
+{
+    for (size_t i = 0; i < nr_released; i++) {
+        if (released[i] == page)
+            return true;
+    }
+    return false;
+}
+
+/* A freed buffer is reported twice, by its core dying and by the free()
+ * of the block around it: the walk over its pages is done once.  Past
+ * capacity a range just stays registered outside the dormant table (its
+ * pages then fault through the handler thread): slower, not wrong. */
+static void add_dead(uintptr_t start, uintptr_t end)
+{
+    for (size_t i = 0; i < nr_dead; i++) {
+        if (dead[i].start <= start && end <= dead[i].end)
+            return;
+        if (start <= dead[i].start && dead[i].end <= end) {
+            dead[i] = (struct range){ start, end };
+            return;
+        }
+    }
+    if (nr_dead < DEAD_MAX)
+        dead[nr_dead++] = (struct range){ start, end };
 }
 
 static void put_buf(struct zio_buf *buf)
 {
     if (--buf->live == 0) {
-        /* Past capacity the range just stays registered: slower, not wrong. */
-        if (nr_dead < DEAD_MAX)
-            dead[nr_dead++] = (struct range){ buf->start, buf->end };
+        add_dead(buf->start, buf->end);
         cds_list_del(&buf->lru);
         zio_pool_put(&buf_pool, buf);
     }
@@ -270,9 +325,11 @@ static bool prepare_page_for_write(uintptr_t page)
     struct zio_page *entry = zio_index_lookup(page);
 
     if (!entry) {
-        /* Released originals keep their protection until the next flush. */
         zio_uffd_zeropage(uffd, page, false);
-        zio_uffd_protect(uffd, page, ZIO_PAGE_SIZE, false);
+        /* Released originals keep their protection until the next flush;
+         * no other untracked page has any. */
+        if (release_pending(page))
+            zio_uffd_protect(uffd, page, ZIO_PAGE_SIZE, false);
         return true;
     }
     if (entry->kind == ZIO_INTERMEDIATE) {
@@ -429,6 +486,27 @@ static void collect_garbage(void)
     }
 }
 
+static bool all_tracked(uintptr_t start, uintptr_t end)
+{
+    for (uintptr_t page = start; page < end; page += ZIO_PAGE_SIZE) {
+        if (!zio_index_lookup(page))
+            return false;
+    }
+    return true;
+}
+
+/* Pages that already are originals are registered (an invariant): a chain
+ * of copies from one input registers it once. */
+static bool originals_new;        /* the planned copy makes new originals */
+
+static bool register_originals(uintptr_t start, uintptr_t end)
+{
+    if (all_tracked(start, end))
+        return true;
+    originals_new = true;
+    return !is_foreign(start, end - start) && zio_uffd_register(uffd, start, end - start);
+}
+
 /* Everything that can make the elision fail, checked before any change. */
 static bool plan_copy(uintptr_t dst, uintptr_t src, size_t len,
                       const struct zio_split *split, size_t *elidable)
@@ -448,6 +526,7 @@ static bool plan_copy(uintptr_t dst, uintptr_t src, size_t len,
         }
     }
     *elidable = 0;
+    originals_new = false;
     for (size_t i = 0; i < pages; i++) {
         uintptr_t s = resolve_source(src + (split->core_start - dst) + i * ZIO_PAGE_SIZE);
 
@@ -466,16 +545,14 @@ static bool plan_copy(uintptr_t dst, uintptr_t src, size_t len,
                 run_end = last;
             continue;
         }
-        if (run_end && (is_foreign(run_start, run_end - run_start) ||
-                        !zio_uffd_register(uffd, run_start, run_end - run_start)))
+        if (run_end && !register_originals(run_start, run_end))
             return false;
         run_start = first;
         run_end = last;
     }
     if (*elidable == 0)
         return false;
-    if (is_foreign(run_start, run_end - run_start) ||
-        !zio_uffd_register(uffd, run_start, run_end - run_start))
+    if (!register_originals(run_start, run_end))
         return false;
     return zio_uffd_register(uffd, split->core_start, split->core_end - split->core_start);
 }
@@ -501,7 +578,8 @@ static void make_originals_present(size_t pages)
             i++;
             end = zio_page_up(plan[i] + ZIO_PAGE_SIZE);
         }
-        if (mincore((void *)start, end - start, resident) != 0)
+        /* Pages that already are originals are mapped (an invariant). */
+        if (all_tracked(start, end) || mincore((void *)start, end - start, resident) != 0)
             continue;
         for (size_t k = 0; k < (end - start) / ZIO_PAGE_SIZE; k++) {
             uintptr_t page = start + k * ZIO_PAGE_SIZE;
@@ -536,7 +614,10 @@ static bool elide_locked(uintptr_t dst, uintptr_t src, size_t len, const struct 
         else if (entry)
             materialize_dependents(entry);
     }
-    make_originals_present(pages);
+    if (originals_new)
+        make_originals_present(pages);
+    /* Cheap when the core is already unmapped: the elided pages of a
+     * buffer that died untouched, handed out again by the allocator. */
     if (zio_real.madvise((void *)split->core_start, split->core_end - split->core_start,
                          MADV_DONTNEED) != 0)
         return false;
@@ -651,6 +732,10 @@ static void on_fault(uintptr_t addr, bool wp)
                 materialize(entry);
             }
         } else {
+            /* Dead memory that reads as zeros.  Unregistering its dormant
+             * span wakes the faulting thread; should that fail, the zero
+             * page does (on an unregistered page it is a no-op). */
+            release_dormant(page, page + ZIO_PAGE_SIZE);
             zio_uffd_zeropage(uffd, page, true);
         }
     }
@@ -670,20 +755,48 @@ bool zio_engine_realloc_needed(void *ptr, size_t usable)
     return tracked;
 }
 
+/* mincore() counts swapped-out pages as unmapped: that only costs an
+ * unregistration that was not needed. */
+static bool all_mapped(uintptr_t start, uintptr_t end)
+{
+    unsigned char resident[256];
+
+    start = zio_page_down(start);
+    while (start < end) {
+        size_t pages = (zio_page_up(end) - start) / ZIO_PAGE_SIZE;
+
+        if (pages > sizeof(resident))
+            pages = sizeof(resident);
+        if (mincore((void *)start, pages * ZIO_PAGE_SIZE, resident) != 0)
+            return false;
+        for (size_t i = 0; i < pages; i++) {
+            if (!(resident[i] & 1))
+                return false;
+        }
+        start += pages * ZIO_PAGE_SIZE;
+    }
+    return true;
+}
+
 void zio_engine_prepare_overwrite(const void *bufv, size_t len)
 {
     uintptr_t start = (uintptr_t)bufv, end = start + len;
     sigset_t saved;
     bool tracked;
 
-    if (in_engine || !tracking_anything())
+    if (in_engine || (!tracking_anything() && !dormant_any()))
         return;
     urcu_bp_read_lock();
     tracked = zio_index_any_in(start, end);
     urcu_bp_read_unlock();
-    if (!tracked)
+    if (!tracked && !dormant_any())
         return;
     engine_lock(&saved);
+    /* The kernel would otherwise take each unmapped page of a dormant span
+     * through the handler thread; a buffer read into again and again stays
+     * mapped and registered. */
+    if (zio_dormant_overlaps(&dormant, start, end) && !all_mapped(start, end))
+        release_dormant(start, end);
     for (uintptr_t page = zio_page_down(start); page < end; page += ZIO_PAGE_SIZE) {
         struct zio_page *entry = zio_index_lookup(page);
 
@@ -726,11 +839,14 @@ void zio_engine_forget(uintptr_t start, uintptr_t end, enum zio_forget mode)
 {
     struct forget_walk walk = { .start = start, .end = end, .mode = mode };
     size_t entries, pages = (end - start) / ZIO_PAGE_SIZE;
+    /* Memory that goes away or moves takes its dormant spans with it;
+     * freed memory keeps them (it stays mapped and unmapped pages stay so). */
+    bool dormant_too = mode != ZIO_DISCARD && dormant_any();
     sigset_t saved;
 
-    if (in_engine || start >= end || !tracking_anything())
+    if (in_engine || start >= end || (!tracking_anything() && !dormant_too))
         return;
-    if (pages <= 1024) {
+    if (pages <= 1024 && !dormant_too) {
         bool tracked;
 
         urcu_bp_read_lock();
@@ -758,11 +874,13 @@ void zio_engine_forget(uintptr_t start, uintptr_t end, enum zio_forget mode)
         if (walk.blocked)
             pthread_cond_wait(&unpinned, &engine_mutex);
     } while (walk.blocked);
-    /* Dead memory need not stay registered: later first touches then
-     * fault in the kernel alone instead of through the handler thread. */
-    if (mode == ZIO_DISCARD && state == ENGINE_ON && pages <= UNREGISTER_MAX_PAGES &&
-        nr_dead < DEAD_MAX)
-        dead[nr_dead++] = (struct range){ start, end };
+    if (mode != ZIO_DISCARD) {
+        flush_dead();
+        release_dormant(start, end);
+    }
+    /* Freed memory joins the dormant spans when the lock is dropped. */
+    if (mode == ZIO_DISCARD && state == ENGINE_ON && pages <= UNREGISTER_MAX_PAGES)
+        add_dead(start, end);
     engine_unlock(&saved);
 }
 
@@ -952,6 +1070,7 @@ void zio_engine_fork_child(void)
         zio_index_reset();
     nr_released = 0;
     nr_dead = 0;
+    dormant.n = 0;
     nr_deferred = 0;
     pins = 0;
     forks_pending = 0;

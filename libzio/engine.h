@@ -20,6 +20,7 @@ struct zio_real {
     void *(*memcpy)(void *, const void *, size_t);
     void *(*memmove)(void *, const void *, size_t);
     void *(*malloc)(size_t);
+    int (*posix_memalign)(void **, size_t, size_t);
     void (*free)(void *);
     void *(*realloc)(void *, size_t);
     size_t (*malloc_usable_size)(void *);

@@ -11,6 +11,7 @@
  * both names ourselves, so we want them as they are. */
 #undef _FILE_OFFSET_BITS
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -88,6 +89,7 @@ static void resolve_real(void)
     zio_real.memcpy = next_symbol("memcpy");
     zio_real.memmove = next_symbol("memmove");
     zio_real.malloc = next_symbol("malloc");
+    zio_real.posix_memalign = next_symbol("posix_memalign");
     zio_real.free = next_symbol("free");
     zio_real.realloc = next_symbol("realloc");
     zio_real.malloc_usable_size = next_symbol("malloc_usable_size");
@@ -199,6 +201,51 @@ EXPORT void *__memmove_chk(void *dst, const void *src, size_t len, size_t dstlen
 
 /* ---- allocator ---- */
 
+/* dlsym() may allocate while we look up the real malloc: those few blocks
+ * come from here and are never freed. */
+static char boot_arena[4096] __attribute__((aligned(16)));
+static size_t boot_used;
+
+static void *boot_alloc(size_t size)
+{
+    size_t need = (size + 15) & ~(size_t)15;
+    void *block;
+
+    if (need < size || need > sizeof(boot_arena) - boot_used)
+        return NULL;
+    block = boot_arena + boot_used;
+    boot_used += need;
+    return block;
+}
+
+static bool in_boot_arena(const void *ptr)
+{
+    return (const char *)ptr >= boot_arena && (const char *)ptr < boot_arena + sizeof(boot_arena);
+}
+
+/* With ZIO_ALIGN_ALLOC=1 a block big enough to be a copy's destination
+ * starts on a page, so a copy of a whole block has no fringes to copy and
+ * its pages map one to one onto the source's. */
+EXPORT void *malloc(size_t size)
+{
+    void *block;
+    int rc;
+
+    if (__builtin_expect(!zio_real.malloc, 0)) {
+        resolve_real();
+        if (!zio_real.malloc)
+            return boot_alloc(size);
+    }
+    if (!large(size) || !zio_policy.align_alloc || !zio_real.posix_memalign)
+        return zio_real.malloc(size);
+    rc = zio_real.posix_memalign(&block, ZIO_PAGE_SIZE, size);
+    if (rc != 0) {
+        errno = rc;
+        return NULL;
+    }
+    return block;
+}
+
 static void forget_block(void *ptr, size_t usable)
 {
     uintptr_t start = zio_page_up((uintptr_t)ptr);
@@ -211,6 +258,8 @@ static void forget_block(void *ptr, size_t usable)
 
 EXPORT void free(void *ptr)
 {
+    if (in_boot_arena(ptr))
+        return;
     if (__builtin_expect(!zio_real.free, 0)) {
         resolve_real();
         if (!zio_real.free)
@@ -231,6 +280,14 @@ EXPORT void *realloc(void *ptr, size_t size)
     void *moved;
 
     resolve_real();
+    if (in_boot_arena(ptr)) {
+        size_t held = (size_t)(boot_arena + boot_used - (char *)ptr);
+
+        moved = malloc(size);
+        if (moved)
+            zio_real.memcpy(moved, ptr, size < held ? size : held);
+        return moved;
+    }
     if (!ptr || !zio_policy.enabled)
         return zio_real.realloc(ptr, size);
     usable = zio_real.malloc_usable_size(ptr);
@@ -239,7 +296,7 @@ EXPORT void *realloc(void *ptr, size_t size)
     /* The allocator would move the pages behind our back (or copy by
      * touching every elided page): move the buffer ourselves so that its
      * elided pages move by elision too. */
-    moved = zio_real.malloc(size);
+    moved = malloc(size);
     if (!moved)
         return NULL;
     memcpy(moved, ptr, usable < size ? usable : size);

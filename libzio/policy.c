@@ -14,6 +14,9 @@
 #define DEFAULT_THRESHOLD (16 * 1024)
 #define DEFAULT_TOUCH_PERMILLE 60
 #define DEFAULT_MAX_PAGES (64 * 1024)     /* 256 MB of elided data */
+/* Measured in docs/zio.md: whole-page copies cost a fraction of copies
+ * with fringes, for at most a page of padding per large block. */
+#define DEFAULT_ALIGN_ALLOC true
 #define COLD_BITS 10
 #define COLD_SLOTS (1u << COLD_BITS)
 
@@ -61,6 +64,14 @@ static bool parse_flag(const char *text)
     return text && text[0] == '1' && text[1] == '\0';
 }
 
+/* "0" or "1"; anything else keeps the default. */
+static bool parse_switch(const char *text, bool fallback)
+{
+    if (text && text[0] == '0' && text[1] == '\0')
+        return false;
+    return parse_flag(text) || fallback;
+}
+
 void zio_policy_load(struct zio_policy *policy, const char *(*lookup)(const char *name))
 {
     const char *text;
@@ -71,6 +82,7 @@ void zio_policy_load(struct zio_policy *policy, const char *(*lookup)(const char
     policy->max_pages = DEFAULT_MAX_PAGES;
     policy->enabled = !parse_flag(lookup("ZIO_DISABLE"));
     policy->stats_at_exit = parse_flag(lookup("ZIO_STATS"));
+    policy->align_alloc = parse_switch(lookup("ZIO_ALIGN_ALLOC"), DEFAULT_ALIGN_ALLOC);
     policy->stats_signal = 0;
 
     /* A threshold below one page could never elide anything. */

@@ -12,7 +12,9 @@
  * change what the program sees; and SIGBUS would collide with the program's
  * own handlers.  A thread keeps every access correct; the engine resolves
  * the common cases (buffers about to be overwritten by read(), fringes) in
- * the calling thread before the kernel ever faults. */
+ * the calling thread before the kernel ever faults.  Measured with
+ * bench/zio/uffd_cost.c (docs/zio.md): 8.5 us a fault through the thread,
+ * 5.1 us through SIGBUS, 1.3 us a page filled ahead. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>

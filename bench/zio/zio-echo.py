@@ -7,6 +7,8 @@ Sweeps (medians of --reps runs each):
   ratio 0..20% at 512 KB and 5 copies (the break-even curve).
 Writes bench/results/zio-echo.json and zio-echo-*.png, prints a table.
 usage: zio-echo.py [--build DIR] [--quick] [--reps N]
+ZIO_* variables in the environment (e.g. ZIO_ALIGN_ALLOC=1) apply to the
+libzio runs and are recorded in the JSON.
 """
 import argparse
 import json
@@ -37,7 +39,15 @@ def run_point(args, size, copies, permille, zio, port):
                              capture_output=True, text=True, timeout=300)
         if out.returncode != 0:
             raise RuntimeError("client failed: " + out.stderr)
-        return json.loads(out.stdout)
+        result = json.loads(out.stdout)
+        # Throughput on a shared machine follows its load; the CPU time the
+        # server spent per message much less so.  The server reports it
+        # when the client hangs up.
+        line = server.stdout.readline().split()
+        if len(line) != 2 or line[0] != "cpu_us":
+            raise RuntimeError("server did not report its CPU time")
+        result["server_cpu_us_per_msg"] = float(line[1]) / count
+        return result
     finally:
         server.kill()
         server.wait()
@@ -53,9 +63,12 @@ def measure(args, size, copies, permille, port_box):
         result[name] = {
             "msgs_per_s": statistics.median(r["msgs_per_s"] for r in runs),
             "median_rtt_us": statistics.median(r["median_rtt_us"] for r in runs),
+            "server_cpu_us_per_msg": statistics.median(r["server_cpu_us_per_msg"] for r in runs),
             "runs": runs,
         }
     result["ratio"] = result["zio"]["msgs_per_s"] / result["linux"]["msgs_per_s"]
+    result["cpu_ratio"] = (result["zio"]["server_cpu_us_per_msg"] /
+                           result["linux"]["server_cpu_us_per_msg"])
     return result
 
 
@@ -87,6 +100,7 @@ def main():
     port_box = [0]
     results = {"machine": "%s, %d cores" % (platform.node(), os.cpu_count()),
                "date": time.strftime("%Y-%m-%d %H:%M:%S"), "reps": args.reps,
+               "zio_env": {k: v for k, v in os.environ.items() if k.startswith("ZIO_")},
                "copies": [], "sizes": [], "touch": []}
     rows = []
     for c in copies:
@@ -109,10 +123,14 @@ def main():
         json.dump(results, f, indent=1)
 
     print("zio-echo (%s, median of %d): messages/s" % (results["machine"], args.reps))
-    print("%-7s %6s %6s %7s %12s %12s %7s" % ("sweep", "size", "copies", "touch%", "linux", "zio", "ratio"))
+    print("messages/s and, right, server CPU us per message")
+    print("%-7s %6s %6s %7s %10s %10s %7s %8s %8s %7s" % ("sweep", "size", "copies", "touch%",
+          "linux", "zio", "ratio", "cpu:lnx", "cpu:zio", "ratio"))
     for sweep, size, c, t, r in rows:
-        print("%-7s %6s %6d %7.1f %12.1f %12.1f %6.2fx" % (sweep, size, c, t / 10,
-              r["linux"]["msgs_per_s"], r["zio"]["msgs_per_s"], r["ratio"]))
+        print("%-7s %6s %6d %7.1f %10.1f %10.1f %6.2fx %8.1f %8.1f %6.2fx" % (
+              sweep, size, c, t / 10, r["linux"]["msgs_per_s"], r["zio"]["msgs_per_s"], r["ratio"],
+              r["linux"]["server_cpu_us_per_msg"], r["zio"]["server_cpu_us_per_msg"],
+              r["cpu_ratio"]))
     plot(results, outdir)
 
 

@@ -8,6 +8,8 @@ For each value size (4 KB..1 MB), side by side in one run:
 Medians of --reps runs, requests/s.  Writes bench/results/zio-redis.json and
 zio-redis.png, prints a table with ratios.
 usage: zio-redis.py [--build DIR] [--quick] [--reps N]
+ZIO_* variables in the environment (e.g. ZIO_ALIGN_ALLOC=1) apply to the
+libzio runs and are recorded in the JSON.
 """
 import argparse
 import json
@@ -96,7 +98,8 @@ def main():
         [1 * KB, 4 * KB, 16 * KB, 64 * KB, 256 * KB, 512 * KB, 1024 * KB]
 
     results = {"machine": "%s, %d cores" % (platform.node(), os.cpu_count()),
-               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "reps": args.reps, "points": []}
+               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "reps": args.reps, "points": [],
+               "zio_env": {k: v for k, v in os.environ.items() if k.startswith("ZIO_")}}
     port = 21000 + os.getpid() % 5000
     for workload in ("set", "ycsb-a"):
         for size in sizes:

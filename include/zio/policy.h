@@ -14,6 +14,7 @@ struct zio_policy {
     unsigned touch_permille;    /* ZIO_TOUCH_RATIO: percent touched before untracking, in 1/1000 */
     size_t max_pages;           /* ZIO_MAX_PAGES: bound on tracked pages (LRU) */
     bool enabled;               /* ZIO_DISABLE=1 turns every interposer into a pass-through */
+    bool align_alloc;           /* ZIO_ALIGN_ALLOC (default 1): malloc of threshold or more is page-aligned */
     bool stats_at_exit;         /* ZIO_STATS=1 prints counters at exit */
     int stats_signal;           /* ZIO_STATS_SIGNAL=N prints counters on signal N */
 };

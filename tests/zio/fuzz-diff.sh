@@ -10,16 +10,20 @@ trap 'rm -rf "$work"' EXIT
 
 if [ "${ZIO_NIGHTLY:-0}" = 1 ]; then scale=10; else scale=1; fi
 
-# name first count threads ops threshold max_pages (a small bound forces LRU collection)
-configs="small-threshold 0 $((1000 * scale)) 3 30 4096 65536
-default-threshold 100000 $((1000 * scale)) 3 30 16384 65536
-many-threads 200000 $((250 * scale)) 6 40 4096 65536
-long-runs 300000 $((100 * scale)) 2 200 8192 256"
+# name first count threads ops threshold max_pages align
+# (a small page bound forces LRU collection; align is ZIO_ALIGN_ALLOC's
+# value, '-' leaves it unset: default-threshold runs libzio's defaults)
+configs="small-threshold 0 $((1000 * scale)) 3 30 4096 65536 0
+default-threshold 100000 $((1000 * scale)) 3 30 16384 65536 -
+many-threads 200000 $((250 * scale)) 6 40 4096 65536 0
+long-runs 300000 $((100 * scale)) 2 200 8192 256 0
+aligned-allocations 400000 $((150 * scale)) 3 30 8192 65536 1"
 
-echo "$configs" | while read -r name first count threads ops threshold max_pages; do
+echo "$configs" | while read -r name first count threads ops threshold max_pages align; do
     "$fuzz" "$first" "$count" "$threads" "$ops" > "$work/plain" &
     plain=$!
-    ZIO_THRESHOLD=$threshold ZIO_MAX_PAGES=$max_pages ZIO_STATS=1 LD_PRELOAD=$lib \
+    if [ "$align" = - ]; then align_env=; else align_env=ZIO_ALIGN_ALLOC=$align; fi
+    env -u ZIO_ALIGN_ALLOC ZIO_THRESHOLD=$threshold ZIO_MAX_PAGES=$max_pages $align_env ZIO_STATS=1 LD_PRELOAD=$lib \
         "$fuzz" "$first" "$count" "$threads" "$ops" > "$work/zio" 2> "$work/stats"
     wait $plain
     if ! cmp -s "$work/plain" "$work/zio"; then

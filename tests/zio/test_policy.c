@@ -33,6 +33,7 @@ static void test_defaults(void **state)
     assert_int_equal(p.threshold, 16 * 1024);
     assert_int_equal(p.touch_permille, 60);
     assert_true(p.enabled);
+    assert_true(p.align_alloc);
     assert_false(p.stats_at_exit);
     assert_int_equal(p.stats_signal, 0);
 }
@@ -41,7 +42,8 @@ static void test_environment_overrides(void **state)
 {
     const char *env[] = { "ZIO_THRESHOLD", "64k", "ZIO_TOUCH_RATIO", "12.5",
                           "ZIO_DISABLE", "1", "ZIO_STATS", "1",
-                          "ZIO_STATS_SIGNAL", "12", "ZIO_MAX_PAGES", "1000", NULL };
+                          "ZIO_STATS_SIGNAL", "12", "ZIO_MAX_PAGES", "1000",
+                          "ZIO_ALIGN_ALLOC", "0", NULL };
     struct zio_policy p;
 
     (void)state;
@@ -49,6 +51,7 @@ static void test_environment_overrides(void **state)
     assert_int_equal(p.threshold, 64 * 1024);
     assert_int_equal(p.touch_permille, 125);
     assert_false(p.enabled);
+    assert_false(p.align_alloc);
     assert_true(p.stats_at_exit);
     assert_int_equal(p.stats_signal, 12);
     assert_int_equal(p.max_pages, 1000);
@@ -57,7 +60,8 @@ static void test_environment_overrides(void **state)
 static void test_bad_values_keep_defaults(void **state)
 {
     const char *env[] = { "ZIO_THRESHOLD", "100", "ZIO_TOUCH_RATIO", "150",
-                          "ZIO_STATS_SIGNAL", "x", "ZIO_MAX_PAGES", "-3", NULL };
+                          "ZIO_STATS_SIGNAL", "x", "ZIO_MAX_PAGES", "-3",
+                          "ZIO_ALIGN_ALLOC", "yes", NULL };
     struct zio_policy p;
 
     (void)state;
@@ -66,6 +70,7 @@ static void test_bad_values_keep_defaults(void **state)
     assert_int_equal(p.touch_permille, 60);
     assert_int_equal(p.stats_signal, 0);
     assert_int_equal(p.max_pages, 64 * 1024);
+    assert_true(p.align_alloc);
 }
 
 static void test_parse_size(void **state)
