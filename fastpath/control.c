@@ -197,6 +197,7 @@ static int ctx_add(const struct tas_ctl_fp_app *req, int efd)
                        app->geo.ring_slots, TAS_APP_CTX_SLOT_TX, false);
     tas_ring_init_view(&ctx->rx, &sh->rx, tas_app_ctx_rx_slots(sh, &app->geo),
                        app->geo.ring_slots, TAS_APP_CTX_SLOT_RX, true);
+    tas_ring_cons_set_polled(&ctx->tx, fp.opt.idle_sleep_us == 0);
     fp_idfifo_init(&ctx->backlog);
     int rc = fp_core_add_ctx(&fp.core, ctx);
     if (rc != 0)

@@ -14,6 +14,8 @@
  *
  * `waiting` lets a consumer that is about to block ask the producer for an
  * eventfd kick; producers check it after publishing (see ring_needs_kick).
+ * A consumer that will never block on the ring (a busy-polling fast path)
+ * says so in `polled`, which spares its producers the full fence.
  */
 #ifndef TAS_RING_H
 #define TAS_RING_H
@@ -29,6 +31,7 @@ struct tas_ring_shared {
     _Alignas(TAS_CACHE_LINE) uint32_t head;    /* written by the producer only */
     _Alignas(TAS_CACHE_LINE) uint32_t tail;    /* written by the consumer only */
     _Alignas(TAS_CACHE_LINE) uint32_t waiting; /* consumer sleeps, wants a kick */
+    uint32_t polled;                           /* consumer never sleeps on it */
 };
 
 /* The private part each side builds from trusted geometry. */
@@ -76,9 +79,13 @@ static inline void tas_ring_prod_commit(struct tas_ring *r)
 }
 
 /* Producer: after committing, does the consumer want an eventfd kick?  The
- * full fence pairs with the one in tas_ring_cons_prepare_sleep. */
+ * full fence pairs with the one in tas_ring_cons_prepare_sleep.  It waits
+ * for the committed head to reach the consumer's core, which on a ring the
+ * consumer polls is most of what a post costs, so a polled ring skips it. */
 static inline bool tas_ring_needs_kick(struct tas_ring *r)
 {
+    if (__atomic_load_n(&r->sh->polled, __ATOMIC_RELAXED))
+        return false;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     return __atomic_load_n(&r->sh->waiting, __ATOMIC_RELAXED) != 0;
 }
@@ -119,6 +126,17 @@ static inline bool tas_ring_cons_prepare_sleep(struct tas_ring *r)
 static inline void tas_ring_cons_awake(struct tas_ring *r)
 {
     __atomic_store_n(&r->sh->waiting, 0, __ATOMIC_RELAXED);
+}
+
+/* Consumer: whether it will ever block on the ring.  Setting `polled` is a
+ * promise never to sleep on it again, so a producer that still reads the
+ * old 0 only fences in vain.  Clearing it (a consumer that blocks after
+ * all) can race with a producer that read 1 and skipped its kick; a
+ * consumer that does so must bound its sleep, as the fast path does with
+ * --idle-sleep-us. */
+static inline void tas_ring_cons_set_polled(struct tas_ring *r, bool polled)
+{
+    __atomic_store_n(&r->sh->polled, polled ? 1u : 0u, __ATOMIC_RELAXED);
 }
 
 #endif /* TAS_RING_H */

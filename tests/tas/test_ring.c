@@ -82,6 +82,23 @@ static void garbage_tail_never_overwrites_unread_slots(void **state)
     assert_null(tas_ring_prod_slot(&p.prod));
 }
 
+/* A polled ring never asks for a kick; one whose consumer blocks again
+ * does. */
+static void polled_consumer(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_init(&p, 0);
+
+    tas_ring_cons_set_polled(&p.cons, true);
+    assert_true(tas_ring_cons_prepare_sleep(&p.cons));
+    assert_non_null(tas_ring_prod_slot(&p.prod));
+    tas_ring_prod_commit(&p.prod);
+    assert_false(tas_ring_needs_kick(&p.prod));
+    tas_ring_cons_set_polled(&p.cons, false);
+    assert_true(tas_ring_needs_kick(&p.prod));
+}
+
 static void sleep_handshake(void **state)
 {
     (void)state;
@@ -146,6 +163,7 @@ int main(void)
         cmocka_unit_test(corrupt_head_is_detected),
         cmocka_unit_test(garbage_tail_never_overwrites_unread_slots),
         cmocka_unit_test(sleep_handshake),
+        cmocka_unit_test(polled_consumer),
         cmocka_unit_test(two_threads_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
