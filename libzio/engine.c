@@ -71,9 +71,9 @@ static size_t nr_fresh;
 static struct range dead[DEAD_MAX];         /* cores of buffers fully gone */
 static size_t nr_dead;
 static struct range foreign[FOREIGN_MAX];
-static struct zio_dormant dormant;
 static size_t nr_foreign;
 static bool foreign_overflow;
+static struct zio_dormant dormant;
 static uintptr_t *plan;          /* per core page: resolved source, or 0 */
 static size_t plan_cap;
 static char bounce[ZIO_PAGE_SIZE] __attribute__((aligned(ZIO_PAGE_SIZE)));
@@ -496,20 +496,22 @@ static bool all_tracked(uintptr_t start, uintptr_t end)
 }
 
 /* Pages that already are originals are registered (an invariant): a chain
- * of copies from one input registers it once. */
-static bool originals_new;        /* the planned copy makes new originals */
-
-static bool register_originals(uintptr_t start, uintptr_t end)
+ * of copies from one input registers it once.  *fresh is set when some
+ * page of the run is not an original yet. */
+static bool register_originals(uintptr_t start, uintptr_t end, bool *fresh)
 {
     if (all_tracked(start, end))
         return true;
-    originals_new = true;
+    *fresh = true;
     return !is_foreign(start, end - start) && zio_uffd_register(uffd, start, end - start);
 }
 
-/* Everything that can make the elision fail, checked before any change. */
+/* Everything that can make the elision fail, checked before any change.
+ * *originals_new tells whether the copy makes pages originals that were
+ * not. */
 static bool plan_copy(uintptr_t dst, uintptr_t src, size_t len,
-                      const struct zio_split *split, size_t *elidable)
+                      const struct zio_split *split, size_t *elidable,
+                      bool *originals_new)
 {
     size_t pages = (split->core_end - split->core_start) / ZIO_PAGE_SIZE;
     uintptr_t lo = zio_page_down(dst), hi = zio_page_up(dst + len);
@@ -526,7 +528,7 @@ static bool plan_copy(uintptr_t dst, uintptr_t src, size_t len,
         }
     }
     *elidable = 0;
-    originals_new = false;
+    *originals_new = false;
     for (size_t i = 0; i < pages; i++) {
         uintptr_t s = resolve_source(src + (split->core_start - dst) + i * ZIO_PAGE_SIZE);
 
@@ -545,14 +547,14 @@ static bool plan_copy(uintptr_t dst, uintptr_t src, size_t len,
                 run_end = last;
             continue;
         }
-        if (run_end && !register_originals(run_start, run_end))
+        if (run_end && !register_originals(run_start, run_end, originals_new))
             return false;
         run_start = first;
         run_end = last;
     }
     if (*elidable == 0)
         return false;
-    if (!register_originals(run_start, run_end))
+    if (!register_originals(run_start, run_end, originals_new))
         return false;
     return zio_uffd_register(uffd, split->core_start, split->core_end - split->core_start);
 }
@@ -596,9 +598,10 @@ static bool elide_locked(uintptr_t dst, uintptr_t src, size_t len, const struct 
     uintptr_t lo = zio_page_down(dst), hi = zio_page_up(dst + len);
     struct zio_buf *buf;
     size_t elidable;
+    bool originals_new;
 
     if (forks_pending > 0 || is_foreign(dst, len) ||
-        !plan_copy(dst, src, len, split, &elidable))
+        !plan_copy(dst, src, len, split, &elidable, &originals_new))
         return false;
 
     /* From here on the copy is ours.  Old state of the destination goes
