@@ -160,6 +160,21 @@ static void check_nonblocking_connect(void)
     close(fd);
 }
 
+/* Bits of the data.u32 values that epoll_wait(ep) reports; their number
+ * in *count unless it is NULL. */
+static uint32_t epoll_seen(int ep, int timeout_ms, int *count)
+{
+    struct epoll_event out[8];
+    uint32_t seen = 0;
+    int n = epoll_wait(ep, out, 8, timeout_ms);
+
+    for (int i = 0; i < n; i++)
+        seen |= 1u << out[i].data.u32;
+    if (count != NULL)
+        *count = n;
+    return seen;
+}
+
 static void check_epoll(void)
 {
     int a = connect_echo(), b = connect_echo();
@@ -185,16 +200,10 @@ static void check_epoll(void)
     if (write(a, "1", 1) != 1 || write(b, "2", 1) != 1 || write(pipefd[1], "3", 1) != 1)
         exit(100);
     usleep(100000);
-    int n = epoll_wait(ep, out, 8, 1000);
-    uint32_t seen = 0;
-    for (int i = 0; i < n; i++)
-        seen |= 1u << out[i].data.u32;
+    int n;
+    uint32_t seen = epoll_seen(ep, 1000, &n);
     check(n == 3 && seen == 0xe, "TAS and kernel descriptors in one set");
-    n = epoll_wait(ep, out, 8, 0);
-    seen = 0;
-    for (int i = 0; i < n; i++)
-        seen |= 1u << out[i].data.u32;
-    check(seen == 0xa, "level-triggered ones again, edge-triggered not");
+    check(epoll_seen(ep, 0, NULL) == 0xa, "level-triggered ones again, edge-triggered not");
     if (read(a, buf, 1) != 1 || read(pipefd[0], buf, 1) != 1)
         exit(100);
     check(epoll_wait(ep, out, 8, 0) == 0, "quiet once read");
@@ -219,18 +228,6 @@ static void check_epoll(void)
     close(pipefd[1]);
 }
 
-/* Bits of the data.u32 values that epoll_wait(ep) reports right now. */
-static uint32_t epoll_seen(int ep, int timeout_ms)
-{
-    struct epoll_event out[8];
-    uint32_t seen = 0;
-    int n = epoll_wait(ep, out, 8, timeout_ms);
-
-    for (int i = 0; i < n; i++)
-        seen |= 1u << out[i].data.u32;
-    return seen;
-}
-
 /* One socket registered under two descriptors and in two sets: each
  * registration is its own, as with the kernel's (fd, file) keys. */
 static void check_epoll_shared(void)
@@ -250,15 +247,15 @@ static void check_epoll_shared(void)
           "MOD of a descriptor the set lacks: ENOENT");
     if (write(a, "s", 1) != 1)
         exit(100);
-    check(epoll_seen(ep1, 2000) == 0x6 && epoll_seen(ep2, 2000) == 0x8,
+    check(epoll_seen(ep1, 2000, NULL) == 0x6 && epoll_seen(ep2, 2000, NULL) == 0x8,
           "each registration reports the socket");
     check(epoll_ctl(ep1, EPOLL_CTL_DEL, a, NULL) == 0, "DEL one registration");
     ev.data.u32 = 4;
     check(epoll_ctl(ep1, EPOLL_CTL_MOD, d, &ev) == 0, "MOD the other");
-    check(epoll_seen(ep1, 0) == 0x10 && epoll_seen(ep2, 0) == 0x8,
+    check(epoll_seen(ep1, 0, NULL) == 0x10 && epoll_seen(ep2, 0, NULL) == 0x8,
           "the rest keep reporting, with their new data");
     close(ep1);
-    check(epoll_seen(ep2, 0) == 0x8, "a closed set leaves the other");
+    check(epoll_seen(ep2, 0, NULL) == 0x8, "a closed set leaves the other");
     close(ep2);
     close(d);
     close(a);
