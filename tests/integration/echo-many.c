@@ -11,7 +11,8 @@
  *       opens CONNS connections (at most BATCH connects in flight) and keeps
  *       them all open until every one is established; then sends MSGSIZE
  *       bytes unique to each connection, checks the echo byte for byte,
- *       half-closes and waits for the server's close.  Exit 0 when every
+ *       and once every connection is echoed half-closes each and waits for
+ *       the server's close (so the server has them all open at once).  Exit 0 when every
  *       connection was echoed intact and closed cleanly.
  *
  * Plain POSIX sockets and epoll, so both ends run on Linux or under tas-run.
@@ -148,7 +149,7 @@ static int run_server(uint16_t port, unsigned long expect)
 
 /* ---- client ---- */
 
-enum cstate { CONNECTING, ESTABLISHED, EXCHANGING, CLOSING, DONE };
+enum cstate { CONNECTING, ESTABLISHED, EXCHANGING, ECHOED, CLOSING, DONE };
 
 struct cconn {
     int fd;
@@ -199,8 +200,8 @@ static int run_client(const char *host, uint16_t port, unsigned long nconns, siz
         die("epoll_create1");
     static unsigned char msg[MSG_MAX], buf[MSG_MAX];
 
-    unsigned long started = 0, in_flight = 0, established = 0, done = 0;
-    bool exchanging = false;
+    unsigned long started = 0, in_flight = 0, established = 0, echoed = 0, done = 0;
+    bool exchanging = false, closing = false;
     struct epoll_event evs[1024];
     while (done < nconns) {
         while (started < nconns && in_flight < BATCH) {
@@ -216,6 +217,17 @@ static int run_client(const char *host, uint16_t port, unsigned long nconns, siz
             for (unsigned long i = 0; i < nconns; i++) {
                 conns[i].state = EXCHANGING;
                 ep_ctl(ep, EPOLL_CTL_MOD, conns[i].fd, EPOLLIN | EPOLLOUT, i);
+            }
+        }
+        if (!closing && echoed == nconns) {
+            /* Every echo is back, so the server holds all of them open at
+             * once: only now do they close. */
+            closing = true;
+            for (unsigned long i = 0; i < nconns; i++) {
+                if (shutdown(conns[i].fd, SHUT_WR) < 0)
+                    die("shutdown");
+                conns[i].state = CLOSING;
+                ep_ctl(ep, EPOLL_CTL_MOD, conns[i].fd, EPOLLIN, i);
             }
         }
         int n = epoll_wait(ep, evs, 1024, -1);
@@ -279,9 +291,9 @@ static int run_client(const char *host, uint16_t port, unsigned long nconns, siz
             }
             c->echoed += (size_t)r;
             if (c->echoed == msgsize) {
-                if (shutdown(c->fd, SHUT_WR) < 0)
-                    die("shutdown");
-                c->state = CLOSING;
+                c->state = ECHOED;
+                echoed++;
+                ep_ctl(ep, EPOLL_CTL_MOD, c->fd, 0, i);   /* idle until all are echoed */
             }
         }
     }
