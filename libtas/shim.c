@@ -218,13 +218,21 @@ static bool shim_spin(const struct timespec *deadline)
     return news;
 }
 
+/* The caller has looked at everything up to the current generation.  The
+ * spin drops the lock: events another thread took in meanwhile (a sleeper
+ * woken by the fast path's kick, say) may be the caller's, and are no
+ * longer on the rings for prepare_sleep to see, so the caller looks again
+ * instead of sleeping past them. */
 bool shim_sleep_prepare(struct waiter *w, const struct timespec *deadline)
 {
-    if (shim_spin(deadline) || !tas_context_prepare_sleep(shim.ctx)) {
+    uint64_t seen = shim.gen;
+
+    if (shim_spin(deadline) || shim.gen != seen ||
+        !tas_context_prepare_sleep(shim.ctx)) {
         shim_drain();
         return false;
     }
-    w->gen = shim.gen;
+    w->gen = seen;
     w->next = shim.waiters;
     shim.waiters = w;
     shim_unlock();

@@ -333,6 +333,66 @@ static void check_threads(void)
     check(ok, "four threads, each echoing 200 times on its own connection");
 }
 
+/* Worker threads each wait in epoll_wait on a set of their own, as
+ * libevent-based servers (memcached) do, while the others take the shared
+ * context's events in on their behalf.  A wakeup lost in that hand-over
+ * leaves a thread asleep with its socket ready: the wait times out. */
+#define EPOLL_THREAD_ROUNDS 2000
+
+static void *thread_epoll_echo(void *arg)
+{
+    int fd = connect_echo();
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+    char out[64], in[64];
+    bool ok = ep >= 0 && fcntl(fd, F_SETFL, O_NONBLOCK) == 0 &&
+              epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0;
+
+    for (int i = 0; i < EPOLL_THREAD_ROUNDS && ok; i++) {
+        snprintf(out, sizeof(out), "epoll thread %ld round %d", (long)(intptr_t)arg, i);
+        size_t n = strlen(out), got = 0;
+        ok = write(fd, out, n) == (ssize_t)n;
+        while (ok && got < n) {
+            ok = epoll_wait(ep, &ev, 1, 3000) == 1;
+            ssize_t r = ok ? read(fd, in + got, n - got) : -1;
+            if (r > 0)
+                got += (size_t)r;
+            else if (ok && !(r < 0 && errno == EAGAIN))
+                ok = false;
+        }
+        ok = ok && memcmp(in, out, n) == 0;
+    }
+    close(ep);
+    close(fd);
+    return (void *)(intptr_t)ok;
+}
+
+static void check_epoll_threads(void)
+{
+    pthread_t t[4];
+    bool ok = true;
+    int idle = connect_echo();
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = { .events = EPOLLIN, .data.fd = idle };
+
+    /* A bystander asleep on a quiet socket, as memcached's listener thread
+     * is: the context's wakeups reach it, and it takes the workers' events
+     * in while they are between their spin and their sleep. */
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, idle, &ev) != 0)
+        exit(100);
+    for (long i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, thread_epoll_echo, (void *)i);
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        while (pthread_tryjoin_np(t[i], &r) != 0)
+            epoll_wait(ep, &ev, 1, 50);
+        ok = ok && r != NULL;
+    }
+    close(ep);
+    close(idle);
+    check(ok, "four threads, each in epoll_wait on its own set, echoing 2000 times");
+}
+
 static void check_fork(void)
 {
     int fd = connect_echo();
@@ -403,6 +463,7 @@ int main(int argc, char **argv)
     check_epoll_shared();
     check_signals();
     check_threads();
+    check_epoll_threads();
     check_fork();
     check_sendfile();
     printf("RESULT: %d failure(s)\n", failures);
