@@ -258,6 +258,10 @@ static bool run_command(struct fp_core *c, const struct tas_svc_msg *m,
     case TAS_CMD_APP_DETACH:
         detach_app(c, m->app_id);
         break;
+    case TAS_CMD_RX_FRAME:
+        if (m->len <= TAS_SVC_FRAME_MAX)
+            fp_rx_returned(c, frame, m->len);
+        break;
     default:
         fprintf(stderr, "tas-fastpath: unknown command %u from the slow path "
                 "ignored\n", m->kind);

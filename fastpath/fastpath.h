@@ -124,6 +124,7 @@ void fp_telemetry_stop(void);
 
 /* rx.c */
 unsigned fp_rx_poll(struct fp_core *c);
+void fp_rx_returned(struct fp_core *c, const uint8_t *frame, uint32_t len);
 
 /* tx.c */
 void fp_tx_flow(struct fp_core *c, uint32_t id);

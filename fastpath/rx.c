@@ -1,7 +1,8 @@
 /* rx.c - the receive side of a core: a burst of frames from the port (and
  * those the core sent to its own address), each validated, matched to a
  * flow and applied to it, or handed to the slow path, or dropped and
- * counted.  ACKs are sent at once when TCP needs them
+ * counted.  Segments the slow path returns once their flow is installed
+ * take the same way.  ACKs are sent at once when TCP needs them
  * now (out of order, duplicates, every second segment) and otherwise at the
  * end of the round together with the context notifications.
  */
@@ -45,27 +46,38 @@ static void report_rx_result(struct fp_core *c, uint32_t id,
         fp_exc_event(c, id, TAS_FLOW_EV_FIN_ACKED);
 }
 
+/* What the fast path does not handle goes to the slow path, except a
+ * frame the slow path returned: that one is dropped, so none circulates. */
+static void pass_up(struct fp_core *c, const uint8_t *frame, uint32_t len,
+                    uint32_t id, bool returned)
+{
+    if (returned)
+        c->stats->drops[TAS_DROP_NOT_SERVED]++;
+    else
+        fp_exc_packet(c, frame, len, id);
+}
+
 static void handle_segment(struct fp_core *c, const struct fp_seg *seg,
-                           const uint8_t *frame, uint32_t len)
+                           const uint8_t *frame, uint32_t len, bool returned)
 {
     uint32_t id = fp_flow_table_lookup(&fp.table, seg->local_ip, seg->remote_ip,
                                        seg->local_port, seg->remote_port);
     if (id == TAS_INVALID_FLOW || fp.flows[id].state != FP_FLOW_ACTIVE) {
-        fp_exc_packet(c, frame, len, id);
+        pass_up(c, frame, len, id, returned);
         return;
     }
     struct tas_flow *f = &fp.sflows[id];
     struct fp_flow *p = &fp.flows[id];
     if (!fp_flow_sane(f, p)) {
         fp_flow_stop(id, "ring positions out of bounds");
-        fp_exc_packet(c, frame, len, id);
+        pass_up(c, frame, len, id, returned);
         return;
     }
 
     struct fp_rx_result res;
     fp_tcp_rx(f, p, seg, c->now_us, &res);
     if (res.exception) {
-        fp_exc_packet(c, frame, len, id);
+        pass_up(c, frame, len, id, returned);
         return;
     }
     report_rx_result(c, id, &res);
@@ -79,13 +91,27 @@ static void handle_segment(struct fp_core *c, const struct fp_seg *seg,
         fp_core_notify(c, id);
 }
 
-static void handle_frame(struct fp_core *c, struct rte_mbuf *m)
+static void handle_frame(struct fp_core *c, const uint8_t *frame, uint32_t len,
+                         unsigned csum_flags, bool returned)
 {
-    const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
-    uint32_t len = rte_pktmbuf_data_len(m);
     struct fp_seg seg;
     enum tas_drop_reason reason;
 
+    switch (fp_parse_frame(frame, len, &fp.local, csum_flags, &seg, &reason)) {
+    case FP_PKT_TCP:
+        handle_segment(c, &seg, frame, len, returned);
+        break;
+    case FP_PKT_EXCEPTION:
+        pass_up(c, frame, len, TAS_INVALID_FLOW, returned);
+        break;
+    case FP_PKT_DROP:
+        c->stats->drops[reason]++;
+        break;
+    }
+}
+
+static void handle_mbuf(struct fp_core *c, struct rte_mbuf *m)
+{
     c->stats->rx_pkts++;
     c->stats->rx_bytes += m->pkt_len;
     /* frames never span mbufs at our MTU; one that does is not ours */
@@ -93,17 +119,16 @@ static void handle_frame(struct fp_core *c, struct rte_mbuf *m)
         c->stats->drops[TAS_DROP_IP_HDR]++;
         return;
     }
-    switch (fp_parse_frame(frame, len, &fp.local, rx_csum_flags(m), &seg, &reason)) {
-    case FP_PKT_TCP:
-        handle_segment(c, &seg, frame, len);
-        break;
-    case FP_PKT_EXCEPTION:
-        fp_exc_packet(c, frame, len, TAS_INVALID_FLOW);
-        break;
-    case FP_PKT_DROP:
-        c->stats->drops[reason]++;
-        break;
-    }
+    handle_frame(c, rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m),
+                 rx_csum_flags(m), false);
+}
+
+/* A segment that reached us before its flow's install: the slow path
+ * returns it behind the install (TAS_CMD_RX_FRAME).  Its checksums are
+ * checked again; the frame came through another process's memory. */
+void fp_rx_returned(struct fp_core *c, const uint8_t *frame, uint32_t len)
+{
+    handle_frame(c, frame, len, 0, true);
 }
 
 /* Frames the core sent to its own address, as if they had arrived: all
@@ -115,7 +140,7 @@ static unsigned receive_looped(struct fp_core *c)
         struct rte_mbuf *m = c->loop[c->loop_head];
         c->loop_head = (c->loop_head + 1) % FP_LOOP_SLOTS;
         c->loop_count--;
-        handle_frame(c, m);
+        handle_mbuf(c, m);
         rte_pktmbuf_free(m);
     }
     return n;
@@ -131,7 +156,7 @@ unsigned fp_rx_poll(struct fp_core *c)
     for (uint16_t i = 0; i < n; i++) {
         if (i + 1 < n)
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
-        handle_frame(c, pkts[i]);
+        handle_mbuf(c, pkts[i]);
     }
     rte_pktmbuf_free_bulk(pkts, n);
     return looped + n;

@@ -267,6 +267,7 @@ static json_object *reply_status(struct sp *sp)
     add(blind, "rsts", json_u64(sp->blind_rsts));
     add(blind, "challenge_acks", json_u64(sp->challenge_acks));
     add(o, "slowpath_rfc5961", blind);
+    add(o, "segments_returned", json_u64(sp->returned_segments));
     json_object *mem = json_object_new_object();
     add(mem, "app_buffer_bytes", json_u64(payload));
     add(mem, "slowpath_rss_bytes", json_u64(rss_bytes(getpid())));

@@ -235,6 +235,7 @@ struct sp {
     uint64_t blind_syns;          /* SYNs on synchronized connections (RFC 5961) */
     uint64_t blind_rsts;          /* RSTs in the window, not at rcv_nxt, before install */
     uint64_t challenge_acks;      /* ACKs answering either, rate-limited per flow */
+    uint64_t returned_segments;   /* segments that overtook their flow's install */
 };
 
 uint64_t sp_now_us(void);

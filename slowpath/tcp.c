@@ -750,13 +750,23 @@ static void handle_install_pending(struct sp *sp, struct sp_conn *c, const struc
 
 /* A segment the fast path passed up for a flow past its handshake.  A SYN
  * gets a challenge ACK from the fast path's state of the flow, never a
- * reset or a new connection (RFC 5961 section 4); the rest (e.g. for a
- * flow an RST stopped) needs nothing from us. */
+ * reset or a new connection (RFC 5961 section 4).  Anything else for a
+ * flow we installed most likely overtook the install (a request sent right
+ * behind the handshake's last ACK): it goes back behind the install, where
+ * the fast path handles it as received or, serving no such flow any more
+ * (one an RST stopped), drops it. */
 static void handle_synchronized(struct sp *sp, struct sp_conn *c, const struct pkt_info *pi)
 {
     if (!(pi->flags & TAS_TCP_SYN)) {
-        sp_debug("flow %u in %s: exception segment flags %#x ignored", c->flow_id,
-                 tcp_state_name(c->state), pi->flags);
+        if (!(c->flags & CONN_F_INSTALLED) || !svc_attached(sp)) {
+            sp_debug("flow %u in %s: exception segment flags %#x ignored", c->flow_id,
+                     tcp_state_name(c->state), pi->flags);
+            return;
+        }
+        const uint8_t *frame = (const uint8_t *)pi->eth;
+        svc_post(sp, TAS_CMD_RX_FRAME, c->flow_id, c->app->id, 0, 0, frame,
+                 (uint16_t)(pi->l4 + pi->l4_len - frame));
+        sp->returned_segments++;
         return;
     }
     sp->blind_syns++;

@@ -54,6 +54,7 @@ enum tas_drop_reason {
     TAS_DROP_TX_NO_MBUF,
     TAS_DROP_BAD_ACK,         /* ACK field outside [snd_una - tx_size, snd_max] */
     TAS_DROP_RST_IN_WINDOW,   /* RST in the window but not at rcv_nxt (RFC 5961) */
+    TAS_DROP_NOT_SERVED,      /* returned by the slow path, the flow not served */
     TAS_DROP__COUNT
 };
 
@@ -111,6 +112,9 @@ enum tas_svc_msg_kind {
     TAS_CMD_FLOW_ABORT,       /* send RST now and stop serving (like REMOVE) */
     TAS_CMD_TX_FRAME,         /* transmit frame[len] as is (ARP, SYN-ACK, RST) */
     TAS_CMD_APP_DETACH,       /* app_id is gone: drop its contexts' queues */
+    TAS_CMD_RX_FRAME,         /* frame[len], passed up before flow_id was
+                                 installed: handle it as received, never
+                                 pass it up again */
 };
 
 enum tas_flow_event {

@@ -36,6 +36,7 @@ static const char *const tas_drop_reason_names[TAS_DROP__COUNT] = {
     [TAS_DROP_TX_NO_MBUF] = "tx_no_mbuf",
     [TAS_DROP_BAD_ACK] = "bad_ack",
     [TAS_DROP_RST_IN_WINDOW] = "rst_in_window",
+    [TAS_DROP_NOT_SERVED] = "not_served",
 };
 
 #endif /* TAS_TASCTL_H */

@@ -242,6 +242,8 @@ static void print_status(json_object *r)
     printf("blind segments  %" PRIu64 " SYNs, %" PRIu64 " RSTs before install, "
            "%" PRIu64 " challenge ACKs (slow path)\n",
            num(blind, "syns"), num(blind, "rsts"), num(blind, "challenge_acks"));
+    printf("early segments  %" PRIu64 " returned to the fast path after the install\n",
+           num(r, "segments_returned"));
     printf("counters\n");
     print_counters(field(r, "counters"));
 }
