@@ -7,10 +7,14 @@
 # answers), and fake-sp streams BYTES through an established flow to a
 # socat echo server in fptB and checks every byte that comes back; then
 # the same stream between two flows of the fast path's own address, which
-# never leave it.  Everything is torn down on exit, also on failure.
+# never leave it; after the first stream, a segment returned for the
+# removed flow must be dropped, not passed up again.  Everything is torn
+# down on exit, also on failure.
 #
 #   fp-veth-test.sh BUILD_DIR [BYTES] [extra tas-fastpath options]
 set -u
+((EUID == 0)) || { echo "SKIP: needs root"; exit 77; }
+command -v socat >/dev/null || { echo "SKIP: socat missing"; exit 77; }
 BUILD=$(realpath "${1:?usage: $0 BUILD_DIR [BYTES] [fast path options]}")
 BYTES=${2:-10000000}
 shift $(( $# >= 2 ? 2 : 1 ))
