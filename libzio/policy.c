@@ -12,6 +12,9 @@
 #include "zio/policy.h"
 
 #define DEFAULT_THRESHOLD (16 * 1024)
+/* Write-protecting fresh input costs an ioctl and a TLB shootdown per run
+ * of pages, more than copying anything much smaller (docs/zio.md). */
+#define DEFAULT_PROTECT_MIN (256 * 1024)
 #define DEFAULT_TOUCH_PERMILLE 60
 #define DEFAULT_MAX_PAGES (64 * 1024)     /* 256 MB of elided data */
 /* Measured in docs/zio.md: whole-page copies cost a fraction of copies
@@ -78,6 +81,7 @@ void zio_policy_load(struct zio_policy *policy, const char *(*lookup)(const char
     size_t size;
 
     policy->threshold = DEFAULT_THRESHOLD;
+    policy->protect_min = DEFAULT_PROTECT_MIN;
     policy->touch_permille = DEFAULT_TOUCH_PERMILLE;
     policy->max_pages = DEFAULT_MAX_PAGES;
     policy->enabled = !parse_flag(lookup("ZIO_DISABLE"));
@@ -88,6 +92,8 @@ void zio_policy_load(struct zio_policy *policy, const char *(*lookup)(const char
     /* A threshold below one page could never elide anything. */
     if (zio_parse_size(lookup("ZIO_THRESHOLD"), &size) && size >= ZIO_PAGE_SIZE)
         policy->threshold = size;
+    if (zio_parse_size(lookup("ZIO_PROTECT_MIN"), &size))
+        policy->protect_min = size;
     zio_parse_percent(lookup("ZIO_TOUCH_RATIO"), &policy->touch_permille);
     if (zio_parse_size(lookup("ZIO_MAX_PAGES"), &size) && size > 0)
         policy->max_pages = size;

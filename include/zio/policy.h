@@ -11,6 +11,8 @@
 
 struct zio_policy {
     size_t threshold;           /* ZIO_THRESHOLD: smallest copy worth eliding */
+    size_t protect_min;         /* ZIO_PROTECT_MIN: smallest copy that may write-protect
+                                   input not tracked yet (start a chain) */
     unsigned touch_permille;    /* ZIO_TOUCH_RATIO: percent touched before untracking, in 1/1000 */
     size_t max_pages;           /* ZIO_MAX_PAGES: bound on tracked pages (LRU) */
     bool enabled;               /* ZIO_DISABLE=1 turns every interposer into a pass-through */

@@ -12,7 +12,10 @@ if [ "${ZIO_NIGHTLY:-0}" = 1 ]; then scale=10; else scale=1; fi
 
 # name first count threads ops threshold max_pages align
 # (a small page bound forces LRU collection; align is ZIO_ALIGN_ALLOC's
-# value, '-' leaves it unset: default-threshold runs libzio's defaults)
+# value, '-' leaves it unset: default-threshold runs libzio's defaults;
+# the others set ZIO_PROTECT_MIN to the threshold, so that copies of every
+# size from the threshold up start chains and the whole machinery is
+# exercised)
 configs="small-threshold 0 $((1000 * scale)) 3 30 4096 65536 0
 default-threshold 100000 $((1000 * scale)) 3 30 16384 65536 -
 many-threads 200000 $((250 * scale)) 6 40 4096 65536 0
@@ -22,8 +25,13 @@ aligned-allocations 400000 $((150 * scale)) 3 30 8192 65536 1"
 echo "$configs" | while read -r name first count threads ops threshold max_pages align; do
     "$fuzz" "$first" "$count" "$threads" "$ops" > "$work/plain" &
     plain=$!
-    if [ "$align" = - ]; then align_env=; else align_env=ZIO_ALIGN_ALLOC=$align; fi
-    env -u ZIO_ALIGN_ALLOC ZIO_THRESHOLD=$threshold ZIO_MAX_PAGES=$max_pages $align_env ZIO_STATS=1 LD_PRELOAD=$lib \
+    if [ "$align" = - ]; then
+        align_env= protect_env=
+    else
+        align_env=ZIO_ALIGN_ALLOC=$align protect_env=ZIO_PROTECT_MIN=$threshold
+    fi
+    env -u ZIO_ALIGN_ALLOC -u ZIO_PROTECT_MIN ZIO_THRESHOLD=$threshold ZIO_MAX_PAGES=$max_pages \
+        $align_env $protect_env ZIO_STATS=1 LD_PRELOAD=$lib \
         "$fuzz" "$first" "$count" "$threads" "$ops" > "$work/zio" 2> "$work/stats"
     wait $plain
     if ! cmp -s "$work/plain" "$work/zio"; then

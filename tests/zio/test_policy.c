@@ -31,6 +31,7 @@ static void test_defaults(void **state)
     (void)state;
     load(&p, NULL);
     assert_int_equal(p.threshold, 16 * 1024);
+    assert_int_equal(p.protect_min, 256 * 1024);
     assert_int_equal(p.touch_permille, 60);
     assert_true(p.enabled);
     assert_true(p.align_alloc);
@@ -43,12 +44,13 @@ static void test_environment_overrides(void **state)
     const char *env[] = { "ZIO_THRESHOLD", "64k", "ZIO_TOUCH_RATIO", "12.5",
                           "ZIO_DISABLE", "1", "ZIO_STATS", "1",
                           "ZIO_STATS_SIGNAL", "12", "ZIO_MAX_PAGES", "1000",
-                          "ZIO_ALIGN_ALLOC", "0", NULL };
+                          "ZIO_ALIGN_ALLOC", "0", "ZIO_PROTECT_MIN", "1M", NULL };
     struct zio_policy p;
 
     (void)state;
     load(&p, env);
     assert_int_equal(p.threshold, 64 * 1024);
+    assert_int_equal(p.protect_min, 1024 * 1024);
     assert_int_equal(p.touch_permille, 125);
     assert_false(p.enabled);
     assert_false(p.align_alloc);
@@ -61,12 +63,13 @@ static void test_bad_values_keep_defaults(void **state)
 {
     const char *env[] = { "ZIO_THRESHOLD", "100", "ZIO_TOUCH_RATIO", "150",
                           "ZIO_STATS_SIGNAL", "x", "ZIO_MAX_PAGES", "-3",
-                          "ZIO_ALIGN_ALLOC", "yes", NULL };
+                          "ZIO_ALIGN_ALLOC", "yes", "ZIO_PROTECT_MIN", "big", NULL };
     struct zio_policy p;
 
     (void)state;
     load(&p, env);
     assert_int_equal(p.threshold, 16 * 1024);   /* below a page */
+    assert_int_equal(p.protect_min, 256 * 1024);
     assert_int_equal(p.touch_permille, 60);
     assert_int_equal(p.stats_signal, 0);
     assert_int_equal(p.max_pages, 64 * 1024);
