@@ -666,20 +666,17 @@ static bool elide_locked(uintptr_t dst, uintptr_t src, size_t len, const struct 
     return true;
 }
 
-/* A copy whose core reads pages not tracked yet starts a chain: those
- * pages must be write-protected first, an ioctl and a TLB shootdown per
- * run, which costs more than copying anything below protect_min.  Copies
- * out of elided copies or their originals extend a chain and cost only
- * index work, so they keep the plain threshold.  A reader: inside
- * rcu_read_lock() or under the engine lock; nothing tracked also means no
- * index to look in yet. */
-static bool starts_small_chain(uintptr_t dst, uintptr_t src, size_t len,
-                               const struct zio_split *split)
+/* Does the copy's core read only pages already tracked (elided copies or
+ * their originals)?  Then it extends a chain and costs only index work.
+ * Otherwise it starts one: its source must be write-protected first, an
+ * ioctl and a TLB shootdown per run, which costs more than copying
+ * anything below protect_min.  A reader: inside rcu_read_lock() or under
+ * the engine lock; nothing tracked also means no index to look in yet. */
+static bool extends_chain(uintptr_t dst, uintptr_t src, const struct zio_split *split)
 {
     uintptr_t from = src + (split->core_start - dst), to = src + (split->core_end - dst);
 
-    return len < zio_policy.protect_min &&
-           (!tracking_anything() || !all_tracked(zio_page_down(from), zio_page_up(to)));
+    return tracking_anything() && all_tracked(zio_page_down(from), zio_page_up(to));
 }
 
 bool zio_engine_copy(void *dstv, const void *srcv, size_t len)
@@ -693,10 +690,13 @@ bool zio_engine_copy(void *dstv, const void *srcv, size_t len)
         overlaps(dst, len, src, len) || zio_cold_check(split.core_start))
         return false;
 
-    /* Only IO data is worth tracking: a recent input, or already elided. */
+    /* Only IO data is worth tracking: a recent input, or already elided;
+     * below protect_min, only a copy that extends a chain. */
     urcu_bp_read_lock();
-    candidate = (zio_input_overlaps(src, src + len) || zio_index_any_in(src, src + len)) &&
-                !starts_small_chain(dst, src, len, &split);
+    if (len < zio_policy.protect_min)
+        candidate = extends_chain(dst, src, &split);
+    else
+        candidate = zio_input_overlaps(src, src + len) || zio_index_any_in(src, src + len);
     urcu_bp_read_unlock();
     if (!candidate)
         return false;
