@@ -318,19 +318,34 @@ static void *thread_echo(void *arg)
     return (void *)(intptr_t)ok;
 }
 
-static void check_threads(void)
+/* Runs fn in four threads; true when every one returned non-NULL.  With
+ * bystander_ep >= 0 the calling thread waits in epoll_wait on that set
+ * meanwhile instead of blocking in pthread_join. */
+static bool run_four_threads(void *(*fn)(void *), int bystander_ep)
 {
     pthread_t t[4];
     bool ok = true;
 
     for (long i = 0; i < 4; i++)
-        pthread_create(&t[i], NULL, thread_echo, (void *)i);
+        pthread_create(&t[i], NULL, fn, (void *)i);
     for (int i = 0; i < 4; i++) {
+        struct epoll_event ev;
         void *r;
-        pthread_join(t[i], &r);
+
+        if (bystander_ep < 0)
+            pthread_join(t[i], &r);
+        else
+            while (pthread_tryjoin_np(t[i], &r) != 0)
+                epoll_wait(bystander_ep, &ev, 1, 50);
         ok = ok && r != NULL;
     }
-    check(ok, "four threads, each echoing 200 times on its own connection");
+    return ok;
+}
+
+static void check_threads(void)
+{
+    check(run_four_threads(thread_echo, -1),
+          "four threads, each echoing 200 times on its own connection");
 }
 
 /* Worker threads each wait in epoll_wait on a set of their own, as
@@ -369,8 +384,6 @@ static void *thread_epoll_echo(void *arg)
 
 static void check_epoll_threads(void)
 {
-    pthread_t t[4];
-    bool ok = true;
     int idle = connect_echo();
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = { .events = EPOLLIN, .data.fd = idle };
@@ -380,14 +393,7 @@ static void check_epoll_threads(void)
      * in while they are between their spin and their sleep. */
     if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, idle, &ev) != 0)
         exit(100);
-    for (long i = 0; i < 4; i++)
-        pthread_create(&t[i], NULL, thread_epoll_echo, (void *)i);
-    for (int i = 0; i < 4; i++) {
-        void *r;
-        while (pthread_tryjoin_np(t[i], &r) != 0)
-            epoll_wait(ep, &ev, 1, 50);
-        ok = ok && r != NULL;
-    }
+    bool ok = run_four_threads(thread_epoll_echo, ep);
     close(ep);
     close(idle);
     check(ok, "four threads, each in epoll_wait on its own set, echoing 2000 times");
