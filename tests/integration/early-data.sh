@@ -14,15 +14,10 @@ bed_up
 CONNS=$((QUICK ? 200 : 600))
 PORT=9010
 
-peer_retrans() {
-    on_peer 5 awk '/^Tcp:/ { if (!n++) { for (i = 1; i <= NF; i++) col[$i] = i } else print $col["RetransSegs"] }' \
-        /proc/net/snmp
-}
-
 bg_on tas "$WORK/server.out" "$ECHO_MANY" server "$PORT" "$CONNS"
 server=$BG_PID
 wait_port peer "$TAS_IP" "$PORT"
-before=$(peer_retrans)
+before=$(peer_tcp_counter RetransSegs)
 on_peer 120 python3 - "$TAS_IP" "$PORT" "$CONNS" >"$WORK/client.out" 2>&1 <<'PY'
 import random, socket, sys, time
 host, port, conns = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -55,7 +50,7 @@ print("connect to echo: median %.2f ms, p99 %.2f ms, max %.2f ms" %
       (took[len(took) // 2] * 1e3, took[len(took) * 99 // 100] * 1e3, took[-1] * 1e3))
 PY
 rc=$?
-after=$(peer_retrans)
+after=$(peer_tcp_counter RetransSegs)
 cat "$WORK/client.out"
 check_rc "$CONNS connections, each sending as connect() returns, echoed intact" $rc
 wait_bg "$server" 30

@@ -101,6 +101,13 @@ on_tas() { on tas "$@"; }
 on_peer() { on peer "$@"; }
 ip_of() { if [[ $1 == tas ]]; then echo "$TAS_IP"; else echo "$PEER_IP"; fi; }
 
+# peer_tcp_counter NAME: the peer namespace's TCP counter NAME from
+# /proc/net/snmp (RetransSegs, InSegs, ...): what a Linux peer's kernel saw.
+peer_tcp_counter() {
+    on_peer 5 awk -v name="$1" '/^Tcp:/ { if (!n++) { for (i = 1; i <= NF; i++) col[$i] = i } else print $col[name] }' \
+        /proc/net/snmp
+}
+
 # bg_on SIDE LOG CMD...: start CMD in the background; its pid is in BG_PID.
 bg_on() {
     local side=$1 logfile=$2
