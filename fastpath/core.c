@@ -2,7 +2,8 @@
  *
  * Each iteration receives a burst, runs the slow path's commands, takes new
  * requests from the applications' TX queues and lets ready flows send, then
- * sends the ACKs and context notifications the round left owing, flushes
+ * sends the ACKs and context notifications the round left owing (a lone
+ * segment's ACK may wait a little for data to carry it), flushes
  * the TX batch and kicks the consumers that sleep.  The rdtsc time of each
  * iteration is counted as busy or idle, and the RX and TX parts separately,
  * in this core's tas_fp_core_stats.  With --idle-sleep-us, a core that has
@@ -43,9 +44,12 @@ int fp_core_init(struct fp_core *c)
         return -ENOMEM;
     c->notify_next = malloc(sizeof(*c->notify_next) * fp.geo.max_flows);
     c->backlog_next = malloc(sizeof(*c->backlog_next) * fp.geo.max_flows);
-    if (!c->notify_next || !c->backlog_next)
+    c->delack_next = malloc(sizeof(*c->delack_next) * fp.geo.max_flows);
+    if (!c->notify_next || !c->backlog_next || !c->delack_next)
         return -ENOMEM;
     fp_idfifo_init(&c->notify);
+    fp_idfifo_init(&c->delack);
+    c->delack_count = 0;
     c->notify_count = 0;
     c->backlog_count = 0;
     c->kick_list = NULL;
@@ -58,6 +62,7 @@ void fp_core_free(struct fp_core *c)
     fp_sched_free(&c->sched);
     free(c->notify_next);
     free(c->backlog_next);
+    free(c->delack_next);
     free(c->ctxs);
 }
 
@@ -152,6 +157,46 @@ static unsigned drain_backlog(struct fp_core *c, struct fp_ctx *ctx)
     return done;
 }
 
+/* A lone in-order segment's ACK waits up to --ack-delay-us for data to
+ * carry it: the reply to a request usually comes sooner, and then one
+ * segment goes out instead of two (on a veth, each costs the kernel's whole
+ * receive path inside the send).  Anything else TCP wants answered now
+ * (ack_now), and every second segment (rx.c), is ACKed at once. */
+static void ack_or_delay(struct fp_core *c, uint32_t id, struct fp_flow *p)
+{
+    if (p->ack_now || fp.opt.ack_delay_us == 0) {
+        fp_tx_ack(c, id);
+        return;
+    }
+    if (p->ack_delayed)
+        return;
+    p->ack_delayed = 1;
+    p->ack_due_us = c->now_us + fp.opt.ack_delay_us;
+    fp_idfifo_push(&c->delack, c->delack_next, id);
+    c->delack_count++;
+}
+
+/* Sends the delayed ACKs that are due and that no data carried meanwhile.
+ * Every flow waits the same delay, so the list is in order of due time. */
+static unsigned flush_delayed_acks(struct fp_core *c)
+{
+    unsigned sent = 0;
+    uint32_t id;
+    while ((id = c->delack.head) != TAS_INVALID_FLOW) {
+        struct fp_flow *p = &fp.flows[id];
+        if ((int32_t)(c->now_us - p->ack_due_us) < 0)
+            break;
+        fp_idfifo_pop(&c->delack, c->delack_next);
+        c->delack_count--;
+        p->ack_delayed = 0;
+        if (p->state == FP_FLOW_ACTIVE && p->segs_unacked) {
+            fp_tx_ack(c, id);
+            sent++;
+        }
+    }
+    return sent;
+}
+
 /* Sends the ACKs and posts the notes the round left owing; returns how
  * many flows it handled (a backlog that stays full is no work). */
 static unsigned flush_notify(struct fp_core *c)
@@ -168,7 +213,7 @@ static unsigned flush_notify(struct fp_core *c)
         if (p->state == FP_FLOW_FREE)
             continue;
         if (p->state == FP_FLOW_ACTIVE && (p->segs_unacked || p->ack_now))
-            fp_tx_ack(c, id);
+            ack_or_delay(c, id, p);
         if (p->waiting || !has_note(p))
             continue;
         /* behind a backlog, a flow waits its turn */
@@ -260,7 +305,7 @@ fail:
 static void idle_sleep(struct fp_core *c, int ep)
 {
     if (!fp_sched_idle(&c->sched) || c->notify_count || c->backlog_count ||
-        c->loop_count)
+        c->loop_count || c->delack_count)
         return;
     bool quiet = tas_ring_cons_prepare_sleep(&c->cmd);
     for (uint32_t i = 0; i < c->nctxs; i++)
@@ -310,7 +355,7 @@ void fp_core_run(struct fp_core *c)
         uint64_t t_cmd = rte_rdtsc();
         unsigned tx = fp_tx_poll(c);
         uint64_t t_tx = rte_rdtsc();
-        bool notes = flush_notify(c) > 0;
+        bool notes = flush_notify(c) + flush_delayed_acks(c) > 0;
         uint64_t t_notify = rte_rdtsc();
         bool sends = c->tx_count > 0;
         fp_tx_flush(c);

@@ -32,6 +32,7 @@ struct fp_options {
     const char *run_dir;
     uint16_t port;
     unsigned idle_sleep_us;   /* 0: busy poll */
+    unsigned ack_delay_us;    /* longest wait for data to carry a lone ACK */
     unsigned rx_desc;
     unsigned tx_desc;
     unsigned mbufs;
@@ -60,6 +61,9 @@ struct fp_core {
     uint32_t notify_count;
     uint32_t *backlog_next;   /* links of the contexts' backlogs */
     uint32_t backlog_count;   /* flows on all backlogs */
+    struct fp_idfifo delack;  /* flows whose ACK waits, oldest first */
+    uint32_t *delack_next;
+    uint32_t delack_count;
 
     struct rte_mbuf *tx_batch[FP_TX_BURST];
     unsigned tx_count;

@@ -44,6 +44,7 @@ struct fp_flow {
     uint8_t  rcv_wscale;       /* validated copies: a shift must stay < 32 */
     uint8_t  snd_wscale;
     uint8_t  cwr_pending;      /* peer echoed CE: tell it with CWR on our next data */
+    uint8_t  ack_delayed;      /* on the core's delayed-ACK list */
 
     uint8_t *rx_ring;          /* validated at install: inside the app region */
     uint8_t *tx_ring;
@@ -56,6 +57,7 @@ struct fp_flow {
     uint32_t adv_edge;         /* right edge of the window we last advertised */
     uint32_t recover;          /* highest sequence sent at the last rewind */
     uint32_t oow_ack_us;       /* when we last answered an unacceptable segment */
+    uint32_t ack_due_us;       /* while ack_delayed: when the ACK must go */
 
     /* what the owning context has not been told yet */
     uint32_t note_rx_pos;

@@ -2,7 +2,8 @@
  * of TCP for TAS (see ../shared/DESIGN.md section 3 and docs/fastpath.md).
  *
  *   tas-fastpath [--config FILE] [EAL arguments] -- [--run-dir DIR] [--port N]
- *                [--idle-sleep-us N] [--rx-desc N] [--tx-desc N] [--mbufs N]
+ *                [--idle-sleep-us N] [--ack-delay-us N] [--rx-desc N]
+ *                [--tx-desc N] [--mbufs N]
  *
  * --config FILE reads the file shared with the slow path (config.c).
  *
@@ -47,6 +48,8 @@ static void usage(void)
             "  --run-dir DIR       slow path run directory (default %s)\n"
             "  --port N            ethdev index (default 0)\n"
             "  --idle-sleep-us N   block up to N us when idle (default 0: busy poll)\n"
+            "  --ack-delay-us N    hold a lone segment's ACK up to N us for data to\n"
+            "                      carry it (default 50; 0: ACK at the end of the round)\n"
             "  --rx-desc N         RX descriptors (default 1024)\n"
             "  --tx-desc N         TX descriptors (default 1024)\n"
             "  --mbufs N           mbufs in the pool (default 16383)\n",
@@ -72,6 +75,7 @@ static int parse_options(int argc, char **argv)
         { "run-dir", required_argument, NULL, 'd' },
         { "port", required_argument, NULL, 'p' },
         { "idle-sleep-us", required_argument, NULL, 's' },
+        { "ack-delay-us", required_argument, NULL, 'a' },
         { "rx-desc", required_argument, NULL, 'r' },
         { "tx-desc", required_argument, NULL, 't' },
         { "mbufs", required_argument, NULL, 'm' },
@@ -82,6 +86,7 @@ static int parse_options(int argc, char **argv)
     int opt, rc = 0;
 
     fp.opt.run_dir = TAS_DEFAULT_RUN_DIR;
+    fp.opt.ack_delay_us = 100;
     fp.opt.rx_desc = 1024;
     fp.opt.tx_desc = 1024;
     fp.opt.mbufs = 16383;
@@ -91,6 +96,7 @@ static int parse_options(int argc, char **argv)
         case 'd': fp.opt.run_dir = optarg; break;
         case 'p': rc = parse_uint("--port", optarg, RTE_MAX_ETHPORTS - 1, &port); break;
         case 's': rc = parse_uint("--idle-sleep-us", optarg, 10000000, &fp.opt.idle_sleep_us); break;
+        case 'a': rc = parse_uint("--ack-delay-us", optarg, 1000, &fp.opt.ack_delay_us); break;
         case 'r': rc = parse_uint("--rx-desc", optarg, 32768, &fp.opt.rx_desc); break;
         case 't': rc = parse_uint("--tx-desc", optarg, 32768, &fp.opt.tx_desc); break;
         case 'm': rc = parse_uint("--mbufs", optarg, 1u << 24, &fp.opt.mbufs); break;
