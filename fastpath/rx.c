@@ -3,8 +3,9 @@
  * flow and applied to it, or handed to the slow path, or dropped and
  * counted.  Segments the slow path returns once their flow is installed
  * take the same way.  ACKs are sent at once when TCP needs them
- * now (out of order, duplicates, every second segment) and otherwise at the
- * end of the round together with the context notifications.
+ * now (out of order, duplicates, every second segment); otherwise the end
+ * of the round, with the context notifications, decides (core.c: a lone
+ * segment's ACK may wait for the reply to carry it).
  */
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
