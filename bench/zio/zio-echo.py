@@ -2,7 +2,7 @@
 """zio-echo benchmark: echo server making N copies per message, plain Linux
 vs. the same binary under libzio, side by side in one run.
 
-Sweeps (medians of --reps runs each):
+Sweeps (medians of --reps runs each, Linux and libzio alternating):
   copies 0..12 at 512 KB; sizes 8 KB..1 MB at 0 and 5 copies; touched-bytes
   ratio 0..20% at 512 KB and 5 copies (the break-even curve).
 Writes bench/results/zio-echo.json and zio-echo-*.png, prints a table.
@@ -55,11 +55,14 @@ def run_point(args, size, copies, permille, zio, port):
 
 def measure(args, size, copies, permille, port_box):
     result = {}
-    for name, zio in (("linux", False), ("zio", True)):
-        runs = []
-        for _ in range(args.reps):
+    all_runs = {"linux": [], "zio": []}
+    # Alternating, so that a change in the machine's load lands on both.
+    for _ in range(args.reps):
+        for name, zio in (("linux", False), ("zio", True)):
             port_box[0] += 1
-            runs.append(run_point(args, size, copies, permille, zio, 17000 + port_box[0] % 2000))
+            all_runs[name].append(run_point(args, size, copies, permille, zio,
+                                            17000 + port_box[0] % 2000))
+    for name, runs in all_runs.items():
         result[name] = {
             "msgs_per_s": statistics.median(r["msgs_per_s"] for r in runs),
             "median_rtt_us": statistics.median(r["median_rtt_us"] for r in runs),

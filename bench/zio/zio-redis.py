@@ -5,7 +5,7 @@ For each value size (4 KB..1 MB), side by side in one run:
   SET    redis-benchmark -t set with AOF on (appendfsync no), 50 clients;
   YCSB-A 50/50 SET/GET: two redis-benchmark processes (SET and GET, 25
          clients each) on the same 100-key space at once, AOF on.
-Medians of --reps runs, requests/s.  Writes bench/results/zio-redis.json and
+Medians of --reps runs, Linux and libzio alternating, requests/s.  Writes bench/results/zio-redis.json and
 zio-redis.png, prints a table with ratios.
 usage: zio-redis.py [--build DIR] [--quick] [--reps N]
 ZIO_* variables in the environment (e.g. ZIO_ALIGN_ALLOC=1) apply to the
@@ -104,12 +104,15 @@ def main():
     for workload in ("set", "ycsb-a"):
         for size in sizes:
             point = {"workload": workload, "size": size}
-            for name, zio in (("linux", False), ("zio", True)):
-                runs = []
-                for _ in range(args.reps):
+            runs = {"linux": [], "zio": []}
+            # Alternating, so that a change in the machine's load or in the
+            # page cache's writeback lands on both sides alike.
+            for _ in range(args.reps):
+                for name, zio in (("linux", False), ("zio", True)):
                     port += 1
-                    runs.append(measure(args, workload, size, zio, port))
-                point[name] = {"requests_per_s": statistics.median(runs), "runs": runs}
+                    runs[name].append(measure(args, workload, size, zio, port))
+            for name, r in runs.items():
+                point[name] = {"requests_per_s": statistics.median(r), "runs": r}
             point["ratio"] = point["zio"]["requests_per_s"] / point["linux"]["requests_per_s"]
             results["points"].append(point)
 
