@@ -7,7 +7,7 @@ enum fp_entry_verdict fp_app_entry_check(const struct tas_app_tx_entry *e,
                                          const struct tas_flow *sflows,
                                          uint32_t max_flows)
 {
-    if (e->flow_id >= max_flows || e->flags != 0)
+    if (e->flow_id >= max_flows || (e->flags & ~TAS_APP_TX_F_REWIND) != 0)
         return FP_ENTRY_BAD;
     const struct fp_flow *p = &flows[e->flow_id];
     if (p->app != app)
@@ -17,6 +17,8 @@ enum fp_entry_verdict fp_app_entry_check(const struct tas_app_tx_entry *e,
     if (p->state != FP_FLOW_ACTIVE)
         return FP_ENTRY_STALE;
     const struct tas_flow *f = &sflows[e->flow_id];
+    if ((e->flags & TAS_APP_TX_F_REWIND) && (f->tx_avail != 0 || f->tx_sent != 0))
+        return FP_ENTRY_BAD;
     if (e->tx_bytes > p->tx_size - f->tx_avail - f->tx_sent)
         return FP_ENTRY_BAD;
     if (e->rx_bytes > p->rx_size - f->rx_avail - p->note_rx_bytes)

@@ -212,6 +212,8 @@ static void apply_entry(struct fp_core *c, const struct tas_app_tx_entry *e)
     struct tas_flow *f = &fp.sflows[e->flow_id];
     struct fp_flow *p = &fp.flows[e->flow_id];
 
+    if (e->flags & TAS_APP_TX_F_REWIND)
+        f->tx_head = 0;
     if (e->tx_bytes) {
         f->tx_avail += e->tx_bytes;
         fp_sched_ready(&c->sched, e->flow_id);

@@ -95,9 +95,10 @@ static bool conn_post(struct tas_conn *c)
     e->flow_id = c->flow_id;
     e->tx_bytes = c->unposted_tx;
     e->rx_bytes = c->unposted_rx;
-    e->flags = 0;
+    e->flags = c->tx_rewound ? TAS_APP_TX_F_REWIND : 0;
     tas_ring_prod_commit(&ctx->tx);
     c->unposted_tx = c->unposted_rx = 0;
+    c->tx_rewound = false;
     return true;
 }
 
@@ -140,10 +141,13 @@ static void conn_apply_rx(struct tas_conn *c, const struct tas_app_rx_entry *e)
         return;
     if (e->rx_bytes != 0) {
         uint32_t expect = ringpos_advance(c->rx_pos, c->rx_ready, c->rx_size);
-        if (e->rx_pos != expect || e->rx_bytes > c->rx_size - c->rx_ready) {
+        bool rewound = e->rx_pos == 0 && c->rx_ready == 0 && c->unposted_rx == 0;
+        if ((e->rx_pos != expect && !rewound) || e->rx_bytes > c->rx_size - c->rx_ready) {
             conn_fail(c, "the fast path announced bytes outside the RX ring");
             return;
         }
+        if (rewound)
+            c->rx_pos = 0;           /* the emptied ring starts again at 0 */
         c->rx_ready += e->rx_bytes;
         events |= TAS_EV_RX;
     }
@@ -333,6 +337,7 @@ static int conn_from_reply(struct tas_context *ctx, const struct tas_ctl_conn *r
     c->tx_buf = region + r->tx_base;
     c->tx_size = r->tx_size;
     c->tx_pos = 0;
+    c->tx_rewound = false;
     c->tx_free = r->tx_size;
     c->local_ip = r->local_ip ? r->local_ip : tas_local_ip();
     c->local_port = r->local_port;
@@ -511,9 +516,16 @@ bool tas_conn_rx_fin(const struct tas_conn *c)
     return c->rx_fin;
 }
 
-size_t tas_conn_tx_space(const struct tas_conn *c, struct iovec iov[2])
+/* A ring with every byte acknowledged starts again at 0, so that small
+ * writes keep to the same cache lines (TAS_APP_TX_F_REWIND); the next
+ * entry for the flow tells the fast path. */
+size_t tas_conn_tx_space(struct tas_conn *c, struct iovec iov[2])
 {
     uint32_t n = c->status == 0 ? c->tx_free : 0;
+    if (n == c->tx_size && c->tx_pos != 0) {
+        c->tx_pos = 0;
+        c->tx_rewound = true;
+    }
     return conn_spans(c->tx_buf, c->tx_pos, n, c->tx_size, iov);
 }
 

@@ -71,6 +71,7 @@ struct tas_conn {
     uint32_t rx_size, rx_pos, rx_ready;
     uint8_t *tx_buf;
     uint32_t tx_size, tx_pos, tx_free;
+    bool tx_rewound;                /* tx_pos went back to 0: tell the fast path */
 
     /* counts for the fast path that did not fit into a full tx queue */
     uint32_t unposted_tx, unposted_rx;

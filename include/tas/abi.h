@@ -223,11 +223,19 @@ struct tas_app_tx_entry {
     uint32_t flow_id;
     uint32_t tx_bytes;
     uint32_t rx_bytes;
-    uint32_t flags;           /* must be 0 */
+    uint32_t flags;           /* TAS_APP_TX_F_* */
 };
 
+/* Every byte of the TX ring was acknowledged, and the application writes on
+ * from ring position 0: tx_bytes start there.  Refused (a bad entry) while
+ * the fast path still holds bytes of the flow.  Rings that start again when
+ * empty keep small exchanges on a few cache lines (docs/tas-protocol.md). */
+#define TAS_APP_TX_F_REWIND  (1u << 0)
+
 /* Fast path -> application: "rx_bytes more arrived at rx_pos, tx_bytes of
- * your TX ring were acknowledged and are free again". */
+ * your TX ring were acknowledged and are free again".  rx_pos follows the
+ * bytes announced before, except that a ring the application had emptied
+ * (every byte consumed and given back) starts again at 0. */
 struct tas_app_rx_entry {
     uint64_t opaque;
     uint32_t flow_id;

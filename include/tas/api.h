@@ -126,8 +126,10 @@ void tas_conn_rx_consume(struct tas_conn *c, size_t n);
 bool tas_conn_rx_fin(const struct tas_conn *c);
 
 /* Transmit side: up to two pieces of free ring space; returns the total.
- * Commit hands the first n bytes written there to the fast path. */
-size_t tas_conn_tx_space(const struct tas_conn *c, struct iovec iov[2]);
+ * Commit hands the first n bytes written there to the fast path.  Only the
+ * pieces of the latest tx_space call are valid: a ring whose bytes were
+ * all acknowledged meanwhile starts again at its beginning. */
+size_t tas_conn_tx_space(struct tas_conn *c, struct iovec iov[2]);
 void tas_conn_tx_commit(struct tas_conn *c, size_t n);
 /* Bytes committed and not yet acknowledged by the peer. */
 size_t tas_conn_tx_unacked(const struct tas_conn *c);

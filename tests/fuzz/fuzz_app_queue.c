@@ -79,6 +79,8 @@ static void drain(const uint8_t *data, size_t size, struct fp_app *app,
         if (e.flow_id >= FLOWS || p[e.flow_id].app != app)
             abort();
         struct tas_flow *fl = &f[e.flow_id];
+        if ((e.flags & TAS_APP_TX_F_REWIND) && (fl->tx_avail != 0 || fl->tx_sent != 0))
+            abort();
         fl->tx_avail += e.tx_bytes;
         fl->rx_avail += e.rx_bytes;
         if ((uint64_t)fl->tx_avail + fl->tx_sent > RING_SIZE ||

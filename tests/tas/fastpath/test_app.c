@@ -45,7 +45,7 @@ static void test_entries(void **state)
     assert_int_equal(check(&app_a, 2, 501, 0, 0), FP_ENTRY_BAD);
     assert_int_equal(check(&app_a, 2, 0, 401, 0), FP_ENTRY_BAD);
     assert_int_equal(check(&app_a, 2, 0xffffffff, 0, 0), FP_ENTRY_BAD);
-    assert_int_equal(check(&app_a, 2, 1, 0, 1), FP_ENTRY_BAD);
+    assert_int_equal(check(&app_a, 2, 1, 0, 2), FP_ENTRY_BAD);     /* no such flag */
     assert_int_equal(check(&app_a, FLOWS, 1, 0, 0), FP_ENTRY_BAD);
     assert_int_equal(check(&app_a, TAS_INVALID_FLOW, 1, 0, 0), FP_ENTRY_BAD);
     assert_int_equal(check(&app_b, 2, 1, 0, 0), FP_ENTRY_BAD);     /* not its flow */
@@ -57,6 +57,20 @@ static void test_entries(void **state)
     flows[2].state = FP_FLOW_STOPPED;
     assert_int_equal(check(&app_a, 2, 1, 0, 0), FP_ENTRY_STALE);
     assert_int_equal(check(&app_b, 2, 1, 0, 0), FP_ENTRY_BAD);
+}
+
+/* The TX ring may start again at 0 only when the fast path holds none of
+ * its bytes, neither sent and unacknowledged nor queued. */
+static void test_rewind_needs_an_empty_tx_ring(void **state)
+{
+    (void)state;
+    assert_int_equal(check(&app_a, 2, 0, 0, TAS_APP_TX_F_REWIND), FP_ENTRY_BAD);
+    sflows[2].tx_sent = 0;
+    assert_int_equal(check(&app_a, 2, 0, 0, TAS_APP_TX_F_REWIND), FP_ENTRY_BAD);
+    sflows[2].tx_avail = 0;
+    assert_int_equal(check(&app_a, 2, 1000, 400, TAS_APP_TX_F_REWIND), FP_ENTRY_OK);
+    assert_int_equal(check(&app_a, 2, 1001, 0, TAS_APP_TX_F_REWIND), FP_ENTRY_BAD);
+    assert_int_equal(check(&app_a, 2, 0, 0, TAS_APP_TX_F_REWIND | 2), FP_ENTRY_BAD);
 }
 
 static struct tas_app_geometry good_app_geo(void)
@@ -120,6 +134,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_entries, setup),
+        cmocka_unit_test_setup(test_rewind_needs_an_empty_tx_ring, setup),
         cmocka_unit_test(test_app_geometry),
         cmocka_unit_test(test_svc_geometry),
     };

@@ -99,12 +99,40 @@ static void test_in_order_data(void **state)
 static void test_ring_wraps(void **state)
 {
     (void)state;
-    f.rx_head = 900;                    /* the app consumed up to here */
+    f.rx_head = 900;                    /* the app holds 10 bytes before this */
+    f.rx_avail = RX_SIZE - 10;
     rx(RCV_ISN, 250, 0);
     assert_int_equal(f.rx_head, 150);
     assert_memory_equal(rx_ring + 900, data, 100);
     assert_memory_equal(rx_ring, data + 100, 150);
     assert_int_equal(p.note_rx_pos, 900);
+}
+
+static void test_empty_ring_starts_again(void **state)
+{
+    (void)state;
+    f.rx_head = 900;                    /* the app gave back every byte */
+    rx(RCV_ISN, 250, 0);
+    assert_int_equal(p.note_rx_pos, 0);
+    assert_int_equal(f.rx_head, 250);
+    assert_memory_equal(rx_ring, data, 250);
+    rx(RCV_ISN + 250, 50, 0);           /* not empty now: follows on */
+    assert_int_equal(f.rx_head, 300);
+    assert_memory_equal(rx_ring + 250, data + 250, 50);
+}
+
+static void test_ring_with_held_data_does_not_start_again(void **state)
+{
+    (void)state;
+    f.rx_head = 900;                    /* every byte given back, but an */
+    f.ooo_start = RCV_ISN + 20;         /* interval waits at 920 */
+    f.ooo_len = 30;
+    memcpy(rx_ring + 920, data + 20, 30);
+    rx(RCV_ISN, 20, 0);
+    assert_int_equal(p.note_rx_pos, 900);
+    assert_int_equal(f.rcv_nxt, RCV_ISN + 50);
+    assert_int_equal(f.rx_head, 950);
+    assert_memory_equal(rx_ring + 900, data, 50);
 }
 
 static void test_out_of_order_merge(void **state)
@@ -606,6 +634,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_in_order_data),
         T(test_ring_wraps),
+        T(test_empty_ring_starts_again),
+        T(test_ring_with_held_data_does_not_start_again),
         T(test_out_of_order_merge),
         T(test_trim_and_window),
         T(test_ack_frees_tx_and_counts),

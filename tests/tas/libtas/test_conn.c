@@ -235,6 +235,36 @@ static void test_rx_entry_out_of_place_breaks_flow(void **state)
     assert_int_equal(tas_conn_rx_peek(c, iov), 0);
 }
 
+/* The next entry the fast path finds in its TX queue. */
+static struct tas_app_tx_entry take_fp_entry(void)
+{
+    struct tas_app_tx_entry *e = NULL, copy;
+    assert_int_equal(tas_ring_cons_peek(&fp_tx, (void **)&e), TAS_RING_READY);
+    copy = *e;
+    tas_ring_cons_release(&fp_tx);
+    return copy;
+}
+
+static void test_rx_emptied_ring_starts_again(void **state)
+{
+    struct tas_context *ctx = *state;
+    struct tas_conn *c = accept_one(ctx);
+    struct iovec iov[2];
+
+    fp_post(FLOW, 0, 100, 0, 0);
+    poll_events(ctx, c);
+    tas_conn_rx_consume(c, 100);
+    assert_int_equal(take_fp_entry().rx_bytes, 100);
+    fp_post(FLOW, 0, 50, 0, 0);      /* every byte given back: 0 again */
+    poll_events(ctx, c);
+    assert_int_equal(tas_conn_rx_peek(c, iov), 50);
+    assert_ptr_equal(iov[0].iov_base, region + geo.payload_off);
+    assert_int_equal(tas_conn_status(c), 0);
+    fp_post(FLOW, 0, 10, 0, 0);      /* but not while 50 are unread */
+    poll_events(ctx, c);
+    assert_int_equal(tas_conn_status(c), -EPROTO);
+}
+
 static void test_rx_overfill_refused(void **state)
 {
     struct tas_context *ctx = *state;
@@ -268,6 +298,34 @@ static void test_tx_space_and_acks(void **state)
     fp_post(FLOW, 0, 0, 201, 0);
     poll_events(ctx, c);
     assert_int_equal(tas_conn_status(c), -EPROTO);
+}
+
+static void test_tx_acked_ring_starts_again(void **state)
+{
+    struct tas_context *ctx = *state;
+    struct tas_conn *c = accept_one(ctx);
+    struct iovec iov[2];
+
+    tas_conn_tx_space(c, iov);
+    tas_conn_tx_commit(c, 700);
+    assert_int_equal(take_fp_entry().flags, 0);
+    fp_post(FLOW, 0, 0, 600, 0);
+    poll_events(ctx, c);
+    assert_int_equal(tas_conn_tx_space(c, iov), 900);   /* 100 unacked: on at 700 */
+    assert_ptr_equal(iov[0].iov_base, region + reply.tx_base + 700);
+    fp_post(FLOW, 0, 0, 100, 0);
+    poll_events(ctx, c);
+    assert_int_equal(tas_conn_tx_space(c, iov), RING_SIZE);
+    assert_ptr_equal(iov[0].iov_base, region + reply.tx_base);
+    assert_int_equal(iov[0].iov_len, RING_SIZE);
+    tas_conn_tx_commit(c, 10);
+    struct tas_app_tx_entry e = take_fp_entry();
+    assert_int_equal(e.flags, TAS_APP_TX_F_REWIND);
+    assert_int_equal(e.tx_bytes, 10);
+    tas_conn_tx_space(c, iov);
+    assert_ptr_equal(iov[0].iov_base, region + reply.tx_base + 10);
+    tas_conn_tx_commit(c, 5);
+    assert_int_equal(take_fp_entry().flags, 0);
 }
 
 static void test_bytes_before_accept_are_kept(void **state)
@@ -457,7 +515,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rx_positions_follow_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rx_entry_out_of_place_breaks_flow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rx_overfill_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rx_emptied_ring_starts_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_space_and_acks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tx_acked_ring_starts_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bytes_before_accept_are_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_flow_ignores_late_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reused_id_seen_before_old_closed, setup, teardown),
