@@ -1,6 +1,6 @@
 #!/bin/bash
 # synflood.sh: acceptance 5 of issue 4.  hping3 floods redis-server (under
-# tas-run) with SYNs from random source ports of the peer for SECS seconds
+# tas-run) with SYNs from a second address of the peer, port after port, for SECS seconds
 # (30, as the acceptance asks; SYNFLOOD_SECS overrides) while redis-benchmark drives it from
 # the peer and redis-cli opens a new connection for PING after PING.  The
 # flood fills the listener's half-open queue, so the slow path answers with
@@ -45,8 +45,15 @@ table inet synflood {
 }
 NFT
 
-note "SYN flood for ${SECS}s with hping3 -S --flood from random ports"
-bg_on peer "$WORK/hping.log" timeout "$SECS" hping3 -S -p 6379 --flood -s 20000 -q "$TAS_IP"
+# The flood comes from an address of its own: hping3 walks through every
+# source port, and from the clients' address it would hit the 4-tuples of
+# their live and closing connections, which is not a flood but a peer
+# tampering with its own connections.
+FLOOD_IP=${PEER_IP%.*}.3
+on_peer 5 ip addr add "$FLOOD_IP/24" dev "$PEER_DEV" || fatal "second peer address"
+note "SYN flood for ${SECS}s with hping3 -S --flood from $FLOOD_IP, port after port"
+bg_on peer "$WORK/hping.log" timeout "$SECS" hping3 -S -p 6379 --flood -s 20000 -a "$FLOOD_IP" \
+    -q "$TAS_IP"
 hping=$BG_PID
 # redis-benchmark runs round after round for as long as the flood lasts
 bg_on peer "$WORK/bench.out" timeout $((SECS + 60)) bash -c \
