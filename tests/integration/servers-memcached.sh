@@ -11,7 +11,7 @@ bed_up
 SLAP_SECS=$((QUICK ? 3 : 10))
 SERVERS=$TAS_IP:11211
 
-bg_on tas "$WORK/memcached.log" memcached -u root -l 0.0.0.0 -p 11211 -U 0 -t 2 -c 4096 -m 256
+bg_on tas "$WORK/memcached.log" memcached -u root -l 0.0.0.0 -p 11211 -U 0 -t 2 -c 4096 -m 1024
 wait_port peer "$TAS_IP" 11211
 
 note "memccapable (protocol conformance, ascii and binary)"
