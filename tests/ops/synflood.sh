@@ -6,7 +6,7 @@
 # flood fills the listener's half-open queue, so the slow path answers with
 # SYN cookies: every PING succeeds, redis-benchmark reports no error, the
 # status counts cookies sent and accepted, and both daemons keep their pids.
-# hping3 runs with --flood, as fast as the machine lets it (about 48,000
+# hping3 runs with --flood, as fast as the machine lets it (about 200,000
 # SYNs/s on the 2-core VM while the rest of the test shares the cores).
 source "$(dirname "$0")/../integration/lib.sh"
 test_init ops-synflood
