@@ -45,14 +45,21 @@ check_same "GET 1 MB value" "$WORK/value" "$WORK/value.got"
 note "BGSAVE while 50 clients are busy"
 # clients: connected clients other than the redis-cli that asks.
 clients() { rcli INFO clients | tr -d '\r' | awk -F: '/^connected_clients:/ {print $2 - 1}'; }
+# clients_up_to_50 TRIES: the count once it reaches 50, or the last count
+# after TRIES looks 0.1 s apart.
+clients_up_to_50() {
+    local n i
+    for ((i = 0; i < $1; i++)); do
+        n=$(clients)
+        ((n >= 50)) && break
+        sleep 0.1
+    done
+    echo "$n"
+}
 bg_on peer "$WORK/bench-bgsave.out" redis-benchmark -h "$TAS_IP" -p 6379 -c 50 -n "$N" \
     -t set,get,lpush -q -l
 bench=$BG_PID
-for ((i = 0; i < 100; i++)); do
-    (($(clients) >= 50)) && break
-    sleep 0.1
-done
-before=$(clients)
+before=$(clients_up_to_50 100)
 reply=$(rcli BGSAVE)
 if [[ $reply == "Background saving started" ]]; then pass "BGSAVE started"; else fail "BGSAVE: '$reply'"; fi
 for ((i = 0; i < 600; i++)); do
@@ -66,11 +73,7 @@ else
 fi
 # redis-benchmark -l opens 50 new connections for each test of its loop:
 # a look that falls between two tests sees fewer, so look up to 2 s.
-for ((i = 0; i < 20; i++)); do
-    after=$(clients)
-    ((after >= 50)) && break
-    sleep 0.1
-done
+after=$(clients_up_to_50 20)
 if ((before >= 50 && after >= 50)) && kill -0 "$bench" 2>/dev/null; then
     pass "$before clients connected before and $after after BGSAVE"
 else

@@ -191,6 +191,16 @@ static struct tas_conn *accept_one(struct tas_context *ctx)
     return c;
 }
 
+/* The next entry the fast path finds in its TX queue. */
+static struct tas_app_tx_entry take_fp_entry(void)
+{
+    struct tas_app_tx_entry *e = NULL, copy;
+    assert_int_equal(tas_ring_cons_peek(&fp_tx, (void **)&e), TAS_RING_READY);
+    copy = *e;
+    tas_ring_cons_release(&fp_tx);
+    return copy;
+}
+
 /* ---- tests ---- */
 
 static void test_rx_positions_follow_entries(void **state)
@@ -213,12 +223,10 @@ static void test_rx_positions_follow_entries(void **state)
     assert_ptr_equal(iov[1].iov_base, region + geo.payload_off);
 
     /* The consumed bytes went back to the fast path as one count. */
-    struct tas_app_tx_entry *e = NULL;
-    assert_int_equal(tas_ring_cons_peek(&fp_tx, (void **)&e), TAS_RING_READY);
-    assert_int_equal(e->flow_id, FLOW);
-    assert_int_equal(e->rx_bytes, 600);
-    assert_int_equal(e->tx_bytes, 0);
-    tas_ring_cons_release(&fp_tx);
+    struct tas_app_tx_entry e = take_fp_entry();
+    assert_int_equal(e.flow_id, FLOW);
+    assert_int_equal(e.rx_bytes, 600);
+    assert_int_equal(e.tx_bytes, 0);
     assert_int_equal(tas_conn_status(c), 0);
 }
 
@@ -233,16 +241,6 @@ static void test_rx_entry_out_of_place_breaks_flow(void **state)
     assert_true(poll_events(ctx, c) & TAS_EV_CLOSED);
     assert_int_equal(tas_conn_status(c), -EPROTO);
     assert_int_equal(tas_conn_rx_peek(c, iov), 0);
-}
-
-/* The next entry the fast path finds in its TX queue. */
-static struct tas_app_tx_entry take_fp_entry(void)
-{
-    struct tas_app_tx_entry *e = NULL, copy;
-    assert_int_equal(tas_ring_cons_peek(&fp_tx, (void **)&e), TAS_RING_READY);
-    copy = *e;
-    tas_ring_cons_release(&fp_tx);
-    return copy;
 }
 
 static void test_rx_emptied_ring_starts_again(void **state)
