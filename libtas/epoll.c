@@ -8,6 +8,13 @@
  * private kernel epoll set holding the application's set and our context's
  * eventfd, which is what a waiting epoll_wait sleeps on.
  *
+ * epoll_wait asks the kernel set only when it may hold something: the set
+ * counts the kernel descriptors registered in it (an upper bound, since the
+ * kernel drops a closed file without telling us), and a wait that slept
+ * and was woken by the application's set looks at it too.  A set of TAS
+ * sockets alone then waits without a system call, which is most of a
+ * same-host round trip's cost otherwise.
+ *
  * Registrations are keyed by (descriptor number, socket) like the kernel's
  * (fd, file), and stay while any descriptor of the socket is open.  Each is
  * found through its socket's short list of watchers and sits on its set's
@@ -15,6 +22,7 @@
  * 16,000 sockets in a set.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -42,11 +50,17 @@ struct epoll_file {
     struct file file;
     unsigned epoch;
     int waitfd;
+    int kernel_fds;                 /* at least as many as the kernel set has;
+                                       KERNEL_FDS_UNKNOWN: always look */
     struct epitem *items;
     struct epitem ready;            /* list head */
 };
 
 #define EPOLL_ALWAYS (EPOLLERR | EPOLLHUP)
+#define KERNEL_FDS_UNKNOWN (-1)
+
+/* What woke a sleeper in the private set. */
+enum { WAKE_APP_SET, WAKE_CONTEXT };
 
 static void ready_add(struct epitem *it)
 {
@@ -140,6 +154,24 @@ void epoll_release(struct file *f)
     free(ep);
 }
 
+/* How many descriptors the kernel set epfd holds, from its fdinfo (one
+ * "tfd:" line each); KERNEL_FDS_UNKNOWN where /proc cannot tell. */
+static int kernel_set_size(int epfd)
+{
+    char path[64], line[256];
+    int n = 0;
+
+    snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", epfd);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return KERNEL_FDS_UNKNOWN;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strncmp(line, "tfd:", 4) == 0)
+            n++;
+    fclose(f);
+    return n;
+}
+
 /* The epoll_file of epfd, created on the first TAS registration. */
 static struct epoll_file *epoll_file_of(int epfd, int *err)
 {
@@ -162,12 +194,13 @@ static struct epoll_file *epoll_file_of(int epfd, int *err)
     ep->file.kind = FILE_EPOLL;
     ep->file.refs = 1;
     ep->epoch = shim.epoch;
+    ep->kernel_fds = kernel_set_size(epfd);
     ep->ready.ready_next = ep->ready.ready_prev = &ep->ready;
     ep->waitfd = libc.epoll_create1(EPOLL_CLOEXEC);
     if (ep->waitfd >= 0)
         ep->waitfd = fdtab_hide(ep->waitfd);
-    struct epoll_event app = { .events = EPOLLIN, .data.u32 = 0 };
-    struct epoll_event ctx = { .events = EPOLLIN, .data.u32 = 1 };
+    struct epoll_event app = { .events = EPOLLIN, .data.u32 = WAKE_APP_SET };
+    struct epoll_event ctx = { .events = EPOLLIN, .data.u32 = WAKE_CONTEXT };
     /* Adding epfd fails unless it is an epoll set, as epoll_ctl must. */
     if (ep->waitfd < 0 ||
         libc.epoll_ctl(ep->waitfd, EPOLL_CTL_ADD, epfd, &app) < 0 ||
@@ -250,18 +283,40 @@ static int epoll_ctl_sock(int epfd, int op, int fd, struct sock *s,
     return 0;
 }
 
+/* A kernel descriptor is the kernel set's business, but a set that also
+ * watches TAS sockets counts it.  The lock is held across the call so that
+ * a set whose epoll_file is being created meanwhile counts it too. */
+static int epoll_ctl_kernel(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    shim_lock();
+    int r = libc.epoll_ctl(epfd, op, fd, ev);
+    int saved = errno;
+    struct file *f = fdtab_get(epfd);
+    struct epoll_file *ep = (struct epoll_file *)f;
+    if (r == 0 && f != NULL && f->kind == FILE_EPOLL && ep->epoch == shim.epoch &&
+        ep->kernel_fds != KERNEL_FDS_UNKNOWN) {
+        if (op == EPOLL_CTL_ADD)
+            ep->kernel_fds++;
+        else if (op == EPOLL_CTL_DEL && ep->kernel_fds > 0)
+            ep->kernel_fds--;
+    }
+    shim_unlock();
+    errno = saved;
+    return r;
+}
+
 int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
     struct file *f = fdtab_get(fd);
 
     libc_resolve();
     if (f == NULL || f->kind != FILE_SOCK)
-        return libc.epoll_ctl(epfd, op, fd, ev);
+        return epoll_ctl_kernel(epfd, op, fd, ev);
     shim_lock();
     struct sock *s = sock_get(fd);
     if (s == NULL) {
         shim_unlock();
-        return libc.epoll_ctl(epfd, op, fd, ev);
+        return epoll_ctl_kernel(epfd, op, fd, ev);
     }
     int err = fd == epfd ? -EINVAL : epoll_ctl_sock(epfd, op, fd, s, ev);
     file_put(&s->file);
@@ -321,10 +376,11 @@ static int epoll_wait_tas(int epfd, struct epoll_event *evs, int max,
         return -ENOSYS;
     }
     ep->file.refs++;
+    bool app_set_woke = false;
     for (;;) {
         shim_drain();
         n = epoll_collect(ep, evs, max);
-        if (n < max) {
+        if (n < max && (ep->kernel_fds != 0 || app_set_woke)) {
             int k = libc.epoll_wait(epfd, evs + n, max - n, 0);
             if (k > 0)
                 n += k;
@@ -333,12 +389,15 @@ static int epoll_wait_tas(int epfd, struct epoll_event *evs, int max,
             break;
 
         struct waiter w;
-        struct epoll_event dummy;
+        struct epoll_event woke[2];
         if (!shim_sleep_prepare(&w, deadline))
             continue;
-        int r = libc.epoll_pwait(ep->waitfd, &dummy, 1, deadline_ms(deadline),
+        int r = libc.epoll_pwait(ep->waitfd, woke, 2, deadline_ms(deadline),
                                  sigmask);
         int saved = errno;
+        for (int i = 0; i < r; i++)
+            if (woke[i].data.u32 == WAKE_APP_SET)
+                app_set_woke = true;
         shim_sleep_finish(&w);
         if (r < 0 && saved != EINTR)
             tas_log("epoll_wait on the private set failed: %s", strerror(saved));

@@ -228,6 +228,52 @@ static void check_epoll(void)
     close(pipefd[1]);
 }
 
+/* Kernel descriptors that joined a set before its first TAS socket, or
+ * that another process added to it (a set shared across fork), are
+ * reported like the ones added beside TAS sockets: libtas asks the kernel
+ * set only when it may hold something. */
+static void check_epoll_kernel_members(void)
+{
+    int early[2], late[2];
+    struct epoll_event ev = { .events = EPOLLIN };
+
+    if (pipe(early) != 0 || pipe(late) != 0)
+        exit(100);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    ev.data.u32 = 1;
+    epoll_ctl(ep, EPOLL_CTL_ADD, early[0], &ev);
+    int a = connect_echo();
+    ev.data.u32 = 2;
+    epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev);
+    if (write(early[1], "e", 1) != 1)
+        exit(100);
+    check(epoll_seen(ep, 0, NULL) == 0x2, "a kernel member from before the first socket");
+    check(epoll_ctl(ep, EPOLL_CTL_DEL, early[0], NULL) == 0 &&
+          epoll_seen(ep, 0, NULL) == 0, "and gone once deleted");
+
+    pid_t child = fork();
+    if (child == 0) {
+        ev.data.u32 = 3;
+        usleep(100000);
+        _exit(epoll_ctl(ep, EPOLL_CTL_ADD, late[0], &ev) != 0 ||
+              write(late[1], "l", 1) != 1);
+    }
+    check(epoll_seen(ep, 2000, NULL) == 0x8, "a kernel member another process added");
+    int status;
+    waitpid(child, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the adding child succeeded");
+    char buf[8];
+    if (read(late[0], buf, 1) != 1 || write(a, "a", 1) != 1)
+        exit(100);
+    check(epoll_seen(ep, 2000, NULL) == 0x4, "the socket beside them");
+    close(ep);
+    close(a);
+    close(early[0]);
+    close(early[1]);
+    close(late[0]);
+    close(late[1]);
+}
+
 /* One socket registered under two descriptors and in two sets: each
  * registration is its own, as with the kernel's (fd, file) keys. */
 static void check_epoll_shared(void)
@@ -467,6 +513,7 @@ int main(int argc, char **argv)
     check_nonblocking_connect();
     check_epoll();
     check_epoll_shared();
+    check_epoll_kernel_members();
     check_signals();
     check_threads();
     check_epoll_threads();
