@@ -10,6 +10,7 @@
  * Per-page keys keep both lookups and partial updates (a fault resolving
  * one page in the middle of a buffer) O(1); a 1 MB buffer is 256 entries,
  * cheap next to the 1 MB copy it replaces. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <urcu-bp.h>
@@ -21,12 +22,18 @@
 #define POOL_CHUNK (2UL << 20)
 #define LIMBO_BATCH 1024
 
-void zio_pool_init(struct zio_pool *pool, size_t object_size)
+void zio_pool_init(struct zio_pool *pool, size_t object_size, size_t link_offset)
 {
     pool->object_size = (object_size + 15) & ~(size_t)15;
+    pool->link_offset = link_offset;
     pool->free_list = NULL;
     pool->chunk = NULL;
     pool->chunk_left = 0;
+}
+
+static void **pool_link(const struct zio_pool *pool, void *object)
+{
+    return (void **)((char *)object + pool->link_offset);
 }
 
 void *zio_pool_get(struct zio_pool *pool)
@@ -34,7 +41,7 @@ void *zio_pool_get(struct zio_pool *pool)
     void *object = pool->free_list;
 
     if (object) {
-        pool->free_list = *(void **)object;
+        pool->free_list = *pool_link(pool, object);
         return object;
     }
     if (pool->chunk_left < pool->object_size) {
@@ -53,14 +60,19 @@ void *zio_pool_get(struct zio_pool *pool)
 
 void zio_pool_put(struct zio_pool *pool, void *object)
 {
-    *(void **)object = pool->free_list;
-    pool->free_list = object;
+    zio_pool_put_chain(pool, object, object);
+}
+
+void zio_pool_put_chain(struct zio_pool *pool, void *first, void *last)
+{
+    *pool_link(pool, last) = pool->free_list;
+    pool->free_list = first;
 }
 
 static struct cds_hlist_head *buckets;
 static size_t bucket_mask;
 static struct zio_pool page_pool;
-static struct zio_page *limbo;
+static struct zio_page *limbo, *limbo_last;
 static size_t limbo_len;
 static size_t counts[2];
 
@@ -77,7 +89,10 @@ bool zio_index_init(size_t nr_buckets)
         return false;
     }
     bucket_mask = n - 1;
-    zio_pool_init(&page_pool, sizeof(struct zio_page));
+    /* Limbo chains entries through limbo_next, and so does the pool: a
+     * grace period's worth of entries goes back in one step. */
+    zio_pool_init(&page_pool, sizeof(struct zio_page),
+                  offsetof(struct zio_page, limbo_next));
     return true;
 }
 
@@ -152,23 +167,26 @@ void zio_index_remove(struct zio_page *entry)
     entry->removed = true;
     uatomic_set(&counts[entry->kind], counts[entry->kind] - 1);
     entry->limbo_next = limbo;
+    if (!limbo)
+        limbo_last = entry;
     limbo = entry;
     limbo_len++;
 }
 
+static void limbo_to_pool(void)
+{
+    if (limbo)
+        zio_pool_put_chain(&page_pool, limbo, limbo_last);
+    limbo = limbo_last = NULL;
+    limbo_len = 0;
+}
+
 void zio_index_reclaim(bool force)
 {
-    struct zio_page *entry, *next;
-
     if (limbo_len == 0 || (!force && limbo_len < LIMBO_BATCH))
         return;
     urcu_bp_synchronize_rcu();
-    for (entry = limbo; entry; entry = next) {
-        next = entry->limbo_next;
-        zio_pool_put(&page_pool, entry);
-    }
-    limbo = NULL;
-    limbo_len = 0;
+    limbo_to_pool();
 }
 
 void zio_index_for_each(void (*fn)(struct zio_page *entry, void *arg), void *arg)
@@ -192,17 +210,11 @@ void zio_index_for_each(void (*fn)(struct zio_page *entry, void *arg), void *arg
 
 void zio_index_reset(void)
 {
-    struct zio_page *entry, *next;
     size_t i;
 
     /* Only the forking thread exists in a child: no reader can hold a
      * reference, so limbo goes straight back to the pool. */
-    for (entry = limbo; entry; entry = next) {
-        next = entry->limbo_next;
-        zio_pool_put(&page_pool, entry);
-    }
-    limbo = NULL;
-    limbo_len = 0;
+    limbo_to_pool();
     for (i = 0; i <= bucket_mask; i++)
         buckets[i].next = NULL;
     counts[ZIO_INTERMEDIATE] = counts[ZIO_ORIGINAL] = 0;

@@ -49,17 +49,22 @@ struct zio_page {
 
 /* Fixed-size object pool on private mmap'd memory.  The engine cannot use
  * the program's allocator: its pages may be tracked and fault while the
- * engine holds its lock. */
+ * engine holds its lock.  Free objects are chained through the pointer at
+ * link_offset, so a caller that already keeps its objects on a list
+ * through that field can give a whole list back at once. */
 struct zio_pool {
     size_t object_size;
+    size_t link_offset;
     void *free_list;
     char *chunk;
     size_t chunk_left;
 };
 
-void zio_pool_init(struct zio_pool *pool, size_t object_size);
+void zio_pool_init(struct zio_pool *pool, size_t object_size, size_t link_offset);
 void *zio_pool_get(struct zio_pool *pool);
 void zio_pool_put(struct zio_pool *pool, void *object);
+/* Returns a chain of objects, first to last, linked at link_offset. */
+void zio_pool_put_chain(struct zio_pool *pool, void *first, void *last);
 
 bool zio_index_init(size_t nr_buckets);
 

@@ -170,19 +170,80 @@ static void test_lookups_race_with_updates(void **state)
     assert_int_equal(atomic_load(&reader_errors), 0);
 }
 
+struct pooled {
+    char payload[24];
+    struct pooled *next;        /* the pool's link, and the caller's list */
+};
+
 static void test_pool_reuses_objects(void **state)
 {
     struct zio_pool pool;
-    void *a, *b;
+    struct pooled *a, *b;
 
     (void)state;
-    zio_pool_init(&pool, 40);
+    zio_pool_init(&pool, sizeof(struct pooled), offsetof(struct pooled, next));
     a = zio_pool_get(&pool);
     b = zio_pool_get(&pool);
     assert_non_null(a);
-    assert_true((char *)b - (char *)a >= 40);
+    assert_true((char *)b - (char *)a >= (ptrdiff_t)sizeof(struct pooled));
+    a->payload[0] = 'a';
     zio_pool_put(&pool, a);
+    assert_int_equal(a->payload[0], 'a');       /* only the link is used */
     assert_ptr_equal(zio_pool_get(&pool), a);
+}
+
+/* A caller's own list, linked through the pool's link field, goes back
+ * whole, and comes out again object by object, first to last. */
+static void test_pool_takes_a_chain(void **state)
+{
+    struct zio_pool pool;
+    struct pooled *objs[3], *first = NULL;
+
+    (void)state;
+    zio_pool_init(&pool, sizeof(struct pooled), offsetof(struct pooled, next));
+    for (int i = 0; i < 3; i++)
+        objs[i] = zio_pool_get(&pool);
+    for (int i = 2; i >= 0; i--) {
+        objs[i]->next = first;
+        first = objs[i];
+    }
+    zio_pool_put_chain(&pool, objs[0], objs[2]);
+    for (int i = 0; i < 3; i++)
+        assert_ptr_equal(zio_pool_get(&pool), objs[i]);
+    struct pooled *fresh = zio_pool_get(&pool);
+    for (int i = 0; i < 3; i++)
+        assert_ptr_not_equal(fresh, objs[i]);
+}
+
+static bool is_one_of(struct zio_page *entry, struct zio_page **set, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (set[i] == entry)
+            return true;
+    return false;
+}
+
+/* Entries removed and reclaimed are handed out again, all of them, before
+ * the index takes fresh memory. */
+static void test_reclaimed_entries_are_reused(void **state)
+{
+    struct zio_page *gone[8];
+
+    (void)state;
+    for (int i = 0; i < 8; i++)
+        gone[i] = zio_index_insert(PAGE(7000 + i), ZIO_ORIGINAL);
+    for (int i = 0; i < 8; i++)
+        zio_index_remove(gone[i]);
+    zio_index_reclaim(true);
+    for (int i = 0; i < 8; i++) {
+        struct zio_page *again = zio_index_insert(PAGE(7100 + i), ZIO_INTERMEDIATE);
+
+        assert_true(is_one_of(again, gone, 8));
+        assert_int_equal(again->kind, ZIO_INTERMEDIATE);
+        assert_ptr_equal(zio_index_lookup(PAGE(7100 + i)), again);
+    }
+    for (int i = 0; i < 8; i++)
+        assert_null(zio_index_lookup(PAGE(7000 + i)));
 }
 
 int main(void)
@@ -193,7 +254,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_many_entries_collide_and_survive, NULL, teardown),
         cmocka_unit_test_setup_teardown(test_for_each_tolerates_removal, NULL, teardown),
         cmocka_unit_test_setup_teardown(test_lookups_race_with_updates, NULL, teardown),
+        cmocka_unit_test_setup_teardown(test_reclaimed_entries_are_reused, NULL, teardown),
         cmocka_unit_test(test_pool_reuses_objects),
+        cmocka_unit_test(test_pool_takes_a_chain),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
