@@ -36,6 +36,7 @@ struct zio_stats {
     atomic_ulong faults_missing;
     atomic_ulong faults_wp;
     atomic_ulong fallbacks;
+    atomic_ulong reallocs_in_place;
     atomic_ulong pages_materialized;
     atomic_ulong outputs_gathered;
     atomic_ulong gc_evictions;

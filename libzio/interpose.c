@@ -72,6 +72,7 @@ static struct {
     int (*munmap)(void *, size_t);
     void *(*mremap)(void *, size_t, size_t, int, ...);
     void *(*shmat)(int, const void *, int);
+    size_t (*xallocx)(void *, size_t, size_t, int);
 } real;
 
 static volatile int resolving;
@@ -79,6 +80,18 @@ static volatile int resolving;
 static void *next_symbol(const char *name)
 {
     return dlsym(RTLD_NEXT, name);
+}
+
+/* jemalloc's xallocx resizes a block only where it lies, never moving it.
+ * It is only ours to call if the malloc we found is jemalloc's own. */
+static void *same_allocator_symbol(const char *name)
+{
+    void *sym = next_symbol(name);
+    Dl_info sym_info, malloc_info;
+
+    if (!sym || !dladdr(sym, &sym_info) || !dladdr((void *)zio_real.malloc, &malloc_info))
+        return NULL;
+    return sym_info.dli_fbase == malloc_info.dli_fbase ? sym : NULL;
 }
 
 static void resolve_real(void)
@@ -111,6 +124,7 @@ static void resolve_real(void)
     real.munmap = next_symbol("munmap");
     real.mremap = next_symbol("mremap");
     real.shmat = next_symbol("shmat");
+    real.xallocx = same_allocator_symbol("xallocx");
     real.read = next_symbol("read");
     resolving = 0;
 }
@@ -293,6 +307,13 @@ EXPORT void *realloc(void *ptr, size_t size)
     usable = zio_real.malloc_usable_size(ptr);
     if (usable < ZIO_PAGE_SIZE || size == 0 || !zio_engine_realloc_needed(ptr, usable))
         return zio_real.realloc(ptr, size);
+    /* Growing where it lies leaves every tracked page as it is; the new
+     * tail is free memory the allocator hands over, which we track no
+     * more than any other fresh allocation. */
+    if (size > usable && real.xallocx && real.xallocx(ptr, size, 0, 0) >= size) {
+        zio_stat_add(reallocs_in_place, 1);
+        return ptr;
+    }
     /* The allocator would move the pages behind our back (or copy by
      * touching every elided page): move the buffer ourselves so that its
      * elided pages move by elision too. */
