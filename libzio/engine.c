@@ -573,12 +573,17 @@ static void make_originals_present(size_t pages)
             continue;
         start = zio_page_down(plan[i]);
         end = zio_page_up(plan[i] + ZIO_PAGE_SIZE);
-        /* Extend over following pages whose sources continue this run. */
+        /* Extend over following pages whose sources fall in or continue
+         * this run.  Sources need not ascend: an elided page of the source
+         * reads from wherever its own copy came from, possibly earlier in
+         * the run, and must not cut the run short of pages already in it. */
         while (i + 1 < pages && plan[i + 1] && zio_page_down(plan[i + 1]) <= end &&
                zio_page_down(plan[i + 1]) >= start &&
-               (end - start) / ZIO_PAGE_SIZE < sizeof(resident) - 1) {
-            i++;
-            end = zio_page_up(plan[i] + ZIO_PAGE_SIZE);
+               (end - start) / ZIO_PAGE_SIZE < sizeof(resident) - 2) {
+            uintptr_t next_end = zio_page_up(plan[++i] + ZIO_PAGE_SIZE);
+
+            if (next_end > end)
+                end = next_end;
         }
         /* Pages that already are originals are mapped (an invariant). */
         if (all_tracked(start, end) || mincore((void *)start, end - start, resident) != 0)
