@@ -122,7 +122,7 @@ static bool engine_start(void)
     if (!index_ready) {
         if (!zio_index_init(zio_policy.max_pages * 2))
             return false;
-        zio_pool_init(&buf_pool, sizeof(struct zio_buf), 0);
+        zio_pool_init(&buf_pool, sizeof(struct zio_buf));
         index_ready = true;
     }
     uffd = zio_uffd_open();

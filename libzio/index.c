@@ -5,13 +5,14 @@
  * needs no thread registration and so suits a preloaded library) and take
  * no lock.  Mutations are rare by comparison (one per elided copy, fault or
  * free) and are serialized by the engine lock held by the caller.  Removed
- * entries sit in a limbo list until a grace period has passed.
+ * entries wait in limbo until a grace period has passed.
  *
  * Per-page keys keep both lookups and partial updates (a fault resolving
  * one page in the middle of a buffer) O(1); a 1 MB buffer is 256 entries,
  * cheap next to the 1 MB copy it replaces. */
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <urcu-bp.h>
 #include <urcu/rcuhlist.h>
@@ -22,31 +23,43 @@
 #define POOL_CHUNK (2UL << 20)
 #define LIMBO_BATCH 1024
 
-void zio_pool_init(struct zio_pool *pool, size_t object_size, size_t link_offset)
+bool zio_stack_reserve(struct zio_stack *stack, size_t cap)
 {
-    pool->object_size = (object_size + 15) & ~(size_t)15;
-    pool->link_offset = link_offset;
-    pool->free_list = NULL;
-    pool->chunk = NULL;
-    pool->chunk_left = 0;
+    size_t bytes = cap * sizeof(void *);
+    void *slots;
+
+    if (cap <= stack->cap)
+        return true;
+    bytes = (bytes + ZIO_PAGE_SIZE - 1) & ~(size_t)(ZIO_PAGE_SIZE - 1);
+    if (stack->slots)
+        slots = mremap(stack->slots, stack->cap * sizeof(void *), bytes, MREMAP_MAYMOVE);
+    else
+        slots = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (slots == MAP_FAILED)
+        return false;
+    stack->slots = slots;
+    stack->cap = bytes / sizeof(void *);
+    return true;
 }
 
-static void **pool_link(const struct zio_pool *pool, void *object)
+void zio_pool_init(struct zio_pool *pool, size_t object_size)
 {
-    return (void **)((char *)object + pool->link_offset);
+    *pool = (struct zio_pool){ .object_size = (object_size + 15) & ~(size_t)15 };
 }
 
 void *zio_pool_get(struct zio_pool *pool)
 {
-    void *object = pool->free_list;
+    void *object;
 
-    if (object) {
-        pool->free_list = *pool_link(pool, object);
-        return object;
-    }
+    if (pool->free.n > 0)
+        return pool->free.slots[--pool->free.n];
     if (pool->chunk_left < pool->object_size) {
-        void *chunk = mmap(NULL, POOL_CHUNK, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        void *chunk;
+
+        if (!zio_stack_reserve(&pool->free, pool->made + POOL_CHUNK / pool->object_size))
+            return NULL;
+        chunk = mmap(NULL, POOL_CHUNK, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
         if (chunk == MAP_FAILED)
             return NULL;
         pool->chunk = chunk;
@@ -55,25 +68,25 @@ void *zio_pool_get(struct zio_pool *pool)
     object = pool->chunk;
     pool->chunk += pool->object_size;
     pool->chunk_left -= pool->object_size;
+    pool->made++;
     return object;
 }
 
 void zio_pool_put(struct zio_pool *pool, void *object)
 {
-    zio_pool_put_chain(pool, object, object);
+    zio_pool_put_many(pool, &object, 1);
 }
 
-void zio_pool_put_chain(struct zio_pool *pool, void *first, void *last)
+void zio_pool_put_many(struct zio_pool *pool, void *const *objects, size_t n)
 {
-    *pool_link(pool, last) = pool->free_list;
-    pool->free_list = first;
+    memcpy(pool->free.slots + pool->free.n, objects, n * sizeof(void *));
+    pool->free.n += n;
 }
 
 static struct cds_hlist_head *buckets;
 static size_t bucket_mask;
 static struct zio_pool page_pool;
-static struct zio_page *limbo, *limbo_last;
-static size_t limbo_len;
+static struct zio_stack limbo;      /* removed, waiting for a grace period */
 static size_t counts[2];
 
 bool zio_index_init(size_t nr_buckets)
@@ -89,10 +102,7 @@ bool zio_index_init(size_t nr_buckets)
         return false;
     }
     bucket_mask = n - 1;
-    /* Limbo chains entries through limbo_next, and so does the pool: a
-     * grace period's worth of entries goes back in one step. */
-    zio_pool_init(&page_pool, sizeof(struct zio_page),
-                  offsetof(struct zio_page, limbo_next));
+    zio_pool_init(&page_pool, sizeof(struct zio_page));
     return true;
 }
 
@@ -143,10 +153,14 @@ struct zio_page *zio_index_insert(uintptr_t page, enum zio_page_kind kind)
 
     if (!entry)
         return NULL;
+    /* Limbo has room for every entry there is, so removal cannot fail. */
+    if (!zio_stack_reserve(&limbo, page_pool.made)) {
+        zio_pool_put(&page_pool, entry);
+        return NULL;
+    }
     entry->addr = page;
     entry->kind = kind;
     entry->removed = false;
-    entry->limbo_next = NULL;
     if (kind == ZIO_ORIGINAL) {
         CDS_INIT_LIST_HEAD(&entry->orig.dependents);
         entry->orig.nr_dependents = 0;
@@ -166,24 +180,18 @@ void zio_index_remove(struct zio_page *entry)
     cds_hlist_del_rcu(&entry->hash);
     entry->removed = true;
     uatomic_set(&counts[entry->kind], counts[entry->kind] - 1);
-    entry->limbo_next = limbo;
-    if (!limbo)
-        limbo_last = entry;
-    limbo = entry;
-    limbo_len++;
+    limbo.slots[limbo.n++] = entry;
 }
 
 static void limbo_to_pool(void)
 {
-    if (limbo)
-        zio_pool_put_chain(&page_pool, limbo, limbo_last);
-    limbo = limbo_last = NULL;
-    limbo_len = 0;
+    zio_pool_put_many(&page_pool, limbo.slots, limbo.n);
+    limbo.n = 0;
 }
 
 void zio_index_reclaim(bool force)
 {
-    if (limbo_len == 0 || (!force && limbo_len < LIMBO_BATCH))
+    if (limbo.n == 0 || (!force && limbo.n < LIMBO_BATCH))
         return;
     urcu_bp_synchronize_rcu();
     limbo_to_pool();

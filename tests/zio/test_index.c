@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <cmocka.h>
 #include <urcu-bp.h>
 
@@ -171,8 +172,7 @@ static void test_lookups_race_with_updates(void **state)
 }
 
 struct pooled {
-    char payload[24];
-    struct pooled *next;        /* the pool's link, and the caller's list */
+    char payload[32];
 };
 
 static void test_pool_reuses_objects(void **state)
@@ -181,37 +181,35 @@ static void test_pool_reuses_objects(void **state)
     struct pooled *a, *b;
 
     (void)state;
-    zio_pool_init(&pool, sizeof(struct pooled), offsetof(struct pooled, next));
+    zio_pool_init(&pool, sizeof(struct pooled));
     a = zio_pool_get(&pool);
     b = zio_pool_get(&pool);
     assert_non_null(a);
     assert_true((char *)b - (char *)a >= (ptrdiff_t)sizeof(struct pooled));
-    a->payload[0] = 'a';
+    memset(a->payload, 'a', sizeof(a->payload));
     zio_pool_put(&pool, a);
-    assert_int_equal(a->payload[0], 'a');       /* only the link is used */
+    for (size_t i = 0; i < sizeof(a->payload); i++)
+        assert_int_equal(a->payload[i], 'a');   /* a free object is not written */
     assert_ptr_equal(zio_pool_get(&pool), a);
 }
 
-/* A caller's own list, linked through the pool's link field, goes back
- * whole, and comes out again object by object, first to last. */
-static void test_pool_takes_a_chain(void **state)
+/* Objects put back together come out again, last first, before any fresh
+ * one; the pool keeps room for every object across its chunks. */
+static void test_pool_takes_many(void **state)
 {
+    enum { N = 40000 };         /* more than one chunk's worth */
+    static struct pooled *objs[N];
     struct zio_pool pool;
-    struct pooled *objs[3], *first = NULL;
 
     (void)state;
-    zio_pool_init(&pool, sizeof(struct pooled), offsetof(struct pooled, next));
-    for (int i = 0; i < 3; i++)
-        objs[i] = zio_pool_get(&pool);
-    for (int i = 2; i >= 0; i--) {
-        objs[i]->next = first;
-        first = objs[i];
-    }
-    zio_pool_put_chain(&pool, objs[0], objs[2]);
-    for (int i = 0; i < 3; i++)
+    zio_pool_init(&pool, sizeof(struct pooled));
+    for (int i = 0; i < N; i++)
+        assert_non_null(objs[i] = zio_pool_get(&pool));
+    zio_pool_put_many(&pool, (void *const *)objs, N);
+    for (int i = N - 1; i >= 0; i--)
         assert_ptr_equal(zio_pool_get(&pool), objs[i]);
     struct pooled *fresh = zio_pool_get(&pool);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < N; i++)
         assert_ptr_not_equal(fresh, objs[i]);
 }
 
@@ -256,7 +254,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lookups_race_with_updates, NULL, teardown),
         cmocka_unit_test_setup_teardown(test_reclaimed_entries_are_reused, NULL, teardown),
         cmocka_unit_test(test_pool_reuses_objects),
-        cmocka_unit_test(test_pool_takes_a_chain),
+        cmocka_unit_test(test_pool_takes_many),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
