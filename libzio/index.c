@@ -23,14 +23,13 @@
 #define POOL_CHUNK (2UL << 20)
 #define LIMBO_BATCH 1024
 
-bool zio_stack_reserve(struct zio_stack *stack, size_t cap)
+static bool stack_reserve(struct zio_stack *stack, size_t cap)
 {
-    size_t bytes = cap * sizeof(void *);
+    size_t bytes = zio_page_up(cap * sizeof(void *));
     void *slots;
 
     if (cap <= stack->cap)
         return true;
-    bytes = (bytes + ZIO_PAGE_SIZE - 1) & ~(size_t)(ZIO_PAGE_SIZE - 1);
     if (stack->slots)
         slots = mremap(stack->slots, stack->cap * sizeof(void *), bytes, MREMAP_MAYMOVE);
     else
@@ -56,7 +55,7 @@ void *zio_pool_get(struct zio_pool *pool)
     if (pool->chunk_left < pool->object_size) {
         void *chunk;
 
-        if (!zio_stack_reserve(&pool->free, pool->made + POOL_CHUNK / pool->object_size))
+        if (!stack_reserve(&pool->free, pool->made + POOL_CHUNK / pool->object_size))
             return NULL;
         chunk = mmap(NULL, POOL_CHUNK, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -154,7 +153,7 @@ struct zio_page *zio_index_insert(uintptr_t page, enum zio_page_kind kind)
     if (!entry)
         return NULL;
     /* Limbo has room for every entry there is, so removal cannot fail. */
-    if (!zio_stack_reserve(&limbo, page_pool.made)) {
+    if (!stack_reserve(&limbo, page_pool.made)) {
         zio_pool_put(&page_pool, entry);
         return NULL;
     }

@@ -52,8 +52,6 @@ struct zio_stack {
     size_t n, cap;
 };
 
-bool zio_stack_reserve(struct zio_stack *stack, size_t cap);
-
 /* Fixed-size object pool on private mmap'd memory.  The engine cannot use
  * the program's allocator: its pages may be tracked and fault while the
  * engine holds its lock.  Free objects are kept as a stack of pointers,

@@ -10,7 +10,6 @@
  * backwards, and the first fill from one of them deadlocked its fault
  * handler (with signals blocked, so only the test's timeout ends it).
  * The bytes of the copy are checked against what S holds. */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
