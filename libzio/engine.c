@@ -210,16 +210,28 @@ static bool dormant_any(void)
     return __atomic_load_n(&dormant.n, __ATOMIC_RELAXED) > 0;
 }
 
-/* Unregisters every dormant span overlapping [start, end): a page in it is
- * about to be mapped by a fault, and its neighbours probably too, whose
- * first touches should not each go through the handler thread.  Pages of
- * a span that are tracked again stay registered. */
-static void release_dormant(uintptr_t start, uintptr_t end)
+/* Unregisters the dormant span holding a faulting page: the page is about
+ * to be mapped, and the rest of its freed block probably too, whose first
+ * touches should not each go through the handler thread.  Pages of a span
+ * that are tracked again stay registered. */
+static void release_dormant_span(uintptr_t page)
 {
     struct zio_span span;
 
-    while (zio_dormant_take(&dormant, start, end, &span))
+    if (zio_dormant_take(&dormant, page, page + ZIO_PAGE_SIZE, &span))
         for_untracked_runs(span.start, span.end, unregister_run, false);
+}
+
+/* Unregisters the dormant pages in [start, end), which a read() is about
+ * to fill or which go away; the spans' other pages stay dormant. */
+static void release_dormant(uintptr_t start, uintptr_t end)
+{
+    struct zio_span piece;
+
+    start = zio_page_down(start);
+    end = zio_page_up(end);
+    while (zio_dormant_cut(&dormant, start, end, &piece))
+        for_untracked_runs(piece.start, piece.end, unregister_run, false);
 }
 
 static void release_original(struct zio_page *orig)
@@ -760,7 +772,7 @@ static void on_fault(uintptr_t addr, bool wp)
             /* Dead memory that reads as zeros.  Unregistering its dormant
              * span wakes the faulting thread; should that fail, the zero
              * page does (on an unregistered page it is a no-op). */
-            release_dormant(page, page + ZIO_PAGE_SIZE);
+            release_dormant_span(page);
             zio_uffd_zeropage(uffd, page, true);
         }
     }

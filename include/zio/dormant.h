@@ -8,8 +8,9 @@
  * into the buffer it just released.  So memory whose tracked pages go
  * stays registered and is recorded here.  A registered page that is not
  * mapped sends its first touch through the handler thread; when that
- * happens (or when a read() is about to fill such pages, or the memory is
- * unmapped) the engine unregisters the whole span.  Spans may hold pages
+ * happens the engine unregisters the span touched, and when a read() is
+ * about to fill such pages, or the memory is unmapped, it unregisters the
+ * part of the spans the call covers.  Spans may hold pages
  * that became tracked again; the engine never unregisters those.
  * Callers serialize access. */
 #ifndef ZIO_DORMANT_H
@@ -19,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ZIO_DORMANT_MAX 64
+#define ZIO_DORMANT_MAX 1024
 
 struct zio_span {
     uintptr_t start, end;
@@ -30,8 +31,8 @@ struct zio_dormant {
     size_t n;
 };
 
-/* Adds [start, end), merged with spans it overlaps or touches.  False when
- * the table is full: the caller must then unregister the range itself. */
+/* Adds [start, end), merged with the spans it overlaps.  False when the
+ * table is full: the caller must then unregister the range itself. */
 bool zio_dormant_add(struct zio_dormant *d, uintptr_t start, uintptr_t end);
 
 /* True when some span overlaps [start, end). */
@@ -40,5 +41,12 @@ bool zio_dormant_overlaps(const struct zio_dormant *d, uintptr_t start, uintptr_
 /* Removes one span overlapping [start, end) and returns it.  False if none. */
 bool zio_dormant_take(struct zio_dormant *d, uintptr_t start, uintptr_t end,
                       struct zio_span *out);
+
+/* Removes from one span overlapping [start, end) the part inside it and
+ * returns that part; the span's parts outside stay.  When that would split
+ * the span and the table is full, the whole span goes and is returned.
+ * False if no span overlaps. */
+bool zio_dormant_cut(struct zio_dormant *d, uintptr_t start, uintptr_t end,
+                     struct zio_span *out);
 
 #endif
