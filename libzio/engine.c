@@ -155,13 +155,10 @@ static void for_untracked_runs(uintptr_t start, uintptr_t end,
     }
 }
 
-/* Takes an untracked run out of userfaultfd.  Unregistering alone leaves
- * write-protect bits in the page tables, which would come back to life
- * when the range is registered again. */
+/* Takes an untracked run out of userfaultfd, write protection included. */
 static void unregister_run(uintptr_t start, size_t len, bool unused)
 {
     (void)unused;
-    zio_uffd_protect(uffd, start, len, false);
     zio_uffd_unregister(uffd, start, len);
 }
 

@@ -57,6 +57,8 @@ bool zio_input_overlaps(uintptr_t start, uintptr_t end);
 /* uffd.c */
 int zio_uffd_open(void);
 bool zio_uffd_register(int uffd, uintptr_t start, size_t len);
+/* Also clears the range's write protection, which would otherwise come
+ * back to life when the range is registered again. */
 void zio_uffd_unregister(int uffd, uintptr_t start, size_t len);
 int zio_uffd_copy(int uffd, uintptr_t dst_page, uintptr_t src);
 void zio_uffd_zeropage(int uffd, uintptr_t page, bool wake_waiters);

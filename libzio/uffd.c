@@ -21,7 +21,9 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -32,9 +34,55 @@
  * closes "its" low descriptors does not close ours. */
 #define UFFD_FD_FLOOR 900
 
+/* Whether UFFDIO_UNREGISTER also clears the write-protect bits of the
+ * range (Linux 6.1 on).  Before that they outlive the registration and come
+ * back to life when the range is registered again, so they must be cleared
+ * first, at the price of a second walk of the range's page tables. */
+static bool unregister_unprotects;
+
 static int uffd_create(void)
 {
     return (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+}
+
+/* Bit 57 of a /proc/self/pagemap entry: the PTE is write-protected by
+ * userfaultfd.  -1 when it cannot be read. */
+static int page_write_protected(int pagemap, const void *page)
+{
+    uint64_t entry;
+    off_t at = (off_t)((uintptr_t)page / ZIO_PAGE_SIZE * sizeof(entry));
+
+    if (pread(pagemap, &entry, sizeof(entry), at) != (ssize_t)sizeof(entry))
+        return -1;
+    return (int)((entry >> 57) & 1);
+}
+
+/* Asks the kernel rather than its version: protects a scratch page,
+ * unregisters it and reads the bit back.  Any doubt answers false, which
+ * is always correct. */
+static bool probe_unregister_unprotects(int uffd)
+{
+    int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    char *page = mmap(NULL, ZIO_PAGE_SIZE, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    bool clears = false;
+
+    if (pagemap >= 0 && page != MAP_FAILED) {
+        page[0] = 1;
+        if (zio_uffd_register(uffd, (uintptr_t)page, ZIO_PAGE_SIZE)) {
+            bool protected = zio_uffd_protect(uffd, (uintptr_t)page, ZIO_PAGE_SIZE, true) &&
+                             page_write_protected(pagemap, page) == 1;
+            struct uffdio_range range = { .start = (uintptr_t)page, .len = ZIO_PAGE_SIZE };
+
+            clears = ioctl(uffd, UFFDIO_UNREGISTER, &range) == 0 && protected &&
+                     page_write_protected(pagemap, page) == 0;
+        }
+    }
+    if (page != MAP_FAILED)
+        munmap(page, ZIO_PAGE_SIZE);
+    if (pagemap >= 0)
+        close(pagemap);
+    return clears;
 }
 
 int zio_uffd_open(void)
@@ -68,6 +116,7 @@ int zio_uffd_open(void)
         close(fd);
         fd = high;
     }
+    unregister_unprotects = probe_unregister_unprotects(fd);
     return fd;
 }
 
@@ -85,6 +134,8 @@ void zio_uffd_unregister(int uffd, uintptr_t start, size_t len)
 {
     struct uffdio_range range = { .start = start, .len = len };
 
+    if (!unregister_unprotects)
+        zio_uffd_protect(uffd, start, len, false);
     /* Failure leaves the range registered, which only costs a zero-fill
      * fault on the next first touch. */
     (void)ioctl(uffd, UFFDIO_UNREGISTER, &range);

@@ -2,7 +2,8 @@
  * is only partly registered (a hole unregistered in the middle of a run of
  * released originals).  The kernel stops at the hole; every registered page
  * must still end up unprotected, and a thread blocked writing one of them
- * must wake up.  Protection is read back from /proc/self/pagemap (bit 57:
+ * must wake up; unregistering must leave no protection behind and wake
+ * writers too.  Protection is read back from /proc/self/pagemap (bit 57:
  * the PTE is userfaultfd write-protected). */
 #include <fcntl.h>
 #include <pthread.h>
@@ -78,11 +79,21 @@ static void protect_around_hole(void)
     assert_true(write_protected(area + 2 * ZIO_PAGE_SIZE));
 }
 
+static void unprotect_all(void)
+{
+    zio_uffd_protect(uffd, (uintptr_t)area, PAGES * ZIO_PAGE_SIZE, false);
+}
+
+static void unregister_all(void)
+{
+    zio_uffd_unregister(uffd, (uintptr_t)area, PAGES * ZIO_PAGE_SIZE);
+}
+
 static void test_unprotect_range_with_hole(void **state)
 {
     (void)state;
     protect_around_hole();
-    zio_uffd_protect(uffd, (uintptr_t)area, PAGES * ZIO_PAGE_SIZE, false);
+    unprotect_all();
     assert_false(write_protected(area));
     assert_false(write_protected(area + 2 * ZIO_PAGE_SIZE));
 }
@@ -94,23 +105,47 @@ static void *write_last_page(void *arg)
     return NULL;
 }
 
-/* The fault handler ignores the fault: only the unprotection may wake the
- * writer. */
-static void test_unprotect_wakes_writer_past_hole(void **state)
+/* The fault handler ignores the fault: only release() may wake the writer
+ * blocked on the last page. */
+static void assert_release_wakes_writer(void (*release)(void))
 {
     pthread_t writer;
     struct timespec deadline;
 
-    (void)state;
     protect_around_hole();
     assert_true(zio_uffd_start_handler(uffd, unexpected_fault));
     assert_int_equal(pthread_create(&writer, NULL, write_last_page, NULL), 0);
     usleep(100 * 1000);
-    zio_uffd_protect(uffd, (uintptr_t)area, PAGES * ZIO_PAGE_SIZE, false);
+    release();
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += 5;
     assert_int_equal(pthread_timedjoin_np(writer, NULL, &deadline), 0);
     assert_int_equal(area[2 * ZIO_PAGE_SIZE], 9);
+}
+
+static void test_unprotect_wakes_writer_past_hole(void **state)
+{
+    (void)state;
+    assert_release_wakes_writer(unprotect_all);
+}
+
+static void test_unregister_leaves_no_protection(void **state)
+{
+    (void)state;
+    protect_around_hole();
+    unregister_all();
+    assert_false(write_protected(area));
+    assert_false(write_protected(area + 2 * ZIO_PAGE_SIZE));
+    /* Registered again, the pages must not come back protected. */
+    assert_true(zio_uffd_register(uffd, (uintptr_t)area, PAGES * ZIO_PAGE_SIZE));
+    assert_false(write_protected(area));
+    assert_false(write_protected(area + 2 * ZIO_PAGE_SIZE));
+}
+
+static void test_unregister_wakes_writer(void **state)
+{
+    (void)state;
+    assert_release_wakes_writer(unregister_all);
 }
 
 int main(void)
@@ -118,6 +153,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_unprotect_range_with_hole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unprotect_wakes_writer_past_hole, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unregister_leaves_no_protection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unregister_wakes_writer, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
