@@ -60,7 +60,9 @@ bool zio_uffd_register(int uffd, uintptr_t start, size_t len);
 /* Also clears the range's write protection, which would otherwise come
  * back to life when the range is registered again. */
 void zio_uffd_unregister(int uffd, uintptr_t start, size_t len);
-int zio_uffd_copy(int uffd, uintptr_t dst_page, uintptr_t src);
+/* Fills the unmapped pages [dst, dst + len) from src in one call where it
+ * can; pages already mapped are left alone.  0, or the last error. */
+int zio_uffd_copy(int uffd, uintptr_t dst, uintptr_t src, size_t len);
 void zio_uffd_zeropage(int uffd, uintptr_t page, bool wake_waiters);
 bool zio_uffd_protect(int uffd, uintptr_t start, size_t len, bool protect);
 bool zio_uffd_start_handler(int uffd, void (*on_fault)(uintptr_t addr, bool wp));

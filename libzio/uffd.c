@@ -148,25 +148,45 @@ static void wake(int uffd, uintptr_t page)
     (void)ioctl(uffd, UFFDIO_WAKE, &range);
 }
 
-int zio_uffd_copy(int uffd, uintptr_t dst_page, uintptr_t src)
+int zio_uffd_copy(int uffd, uintptr_t dst, uintptr_t src, size_t len)
 {
-    struct uffdio_copy copy = {
-        .dst = dst_page, .src = src, .len = ZIO_PAGE_SIZE, .mode = 0,
-    };
+    size_t done = 0;
+    bool one_page = false;
+    int rc = 0;
 
-    for (;;) {
-        if (ioctl(uffd, UFFDIO_COPY, &copy) == 0)
-            return 0;
-        if (errno == EAGAIN && copy.copy <= 0)
-            continue;       /* the address space changed under us: retry */
-        if (errno == EEXIST) {
-            /* Someone mapped it first; a waiter still needs waking. */
-            wake(uffd, dst_page);
-            return 0;
+    while (done < len) {
+        size_t chunk = one_page ? ZIO_PAGE_SIZE : len - done;
+        struct uffdio_copy copy = {
+            .dst = dst + done, .src = src + done, .len = chunk, .mode = 0,
+        };
+        int err;
+
+        if (ioctl(uffd, UFFDIO_COPY, &copy) == 0) {
+            done += chunk;
+            one_page = false;
+            continue;
         }
-        wake(uffd, dst_page);
-        return -errno;
+        err = errno;
+        if (copy.copy > 0) {
+            done += (size_t)copy.copy;      /* stopped part way: go on from there */
+            continue;
+        }
+        if (err == EAGAIN)
+            continue;       /* the address space changed under us: retry */
+        if (chunk > ZIO_PAGE_SIZE) {
+            /* The kernel refuses a range that crosses from one mapping
+             * into the next, before filling anything: go page by page. */
+            one_page = true;
+            continue;
+        }
+        /* The page is mapped already (EEXIST: someone filled it first) or
+         * cannot be filled; either way a thread may wait on it. */
+        wake(uffd, dst + done);
+        if (err != EEXIST)
+            rc = -err;
+        done += ZIO_PAGE_SIZE;
     }
+    return rc;
 }
 
 void zio_uffd_zeropage(int uffd, uintptr_t page, bool wake_waiters)

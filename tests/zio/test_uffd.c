@@ -6,12 +6,14 @@
  * writers too.  Protection is read back from /proc/self/pagemap (bit 57:
  * the PTE is userfaultfd write-protected). */
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -148,6 +150,38 @@ static void test_unregister_wakes_writer(void **state)
     assert_release_wakes_writer(unregister_all);
 }
 
+static bool resident(const void *page)
+{
+    unsigned char vec = 0;
+
+    assert_int_equal(mincore((void *)page, ZIO_PAGE_SIZE, &vec), 0);
+    return vec & 1;
+}
+
+/* A run of elided pages can span two mappings (registered at different
+ * times, with different modes): the kernel refuses such a range whole, and
+ * every page must still be filled. */
+static void test_copy_fills_a_run_across_mappings(void **state)
+{
+    static char src[3 * ZIO_PAGE_SIZE];
+    struct uffdio_register missing_only = {
+        .range = { .start = (uintptr_t)area + ZIO_PAGE_SIZE, .len = ZIO_PAGE_SIZE },
+        .mode = UFFDIO_REGISTER_MODE_MISSING,
+    };
+
+    (void)state;
+    memset(src, 5, sizeof(src));
+    assert_true(zio_uffd_register(uffd, (uintptr_t)area, ZIO_PAGE_SIZE));
+    assert_int_equal(ioctl(uffd, UFFDIO_REGISTER, &missing_only), 0);
+    assert_int_equal(madvise(area, 2 * ZIO_PAGE_SIZE, MADV_DONTNEED), 0);
+    assert_int_equal(zio_uffd_copy(uffd, (uintptr_t)area, (uintptr_t)src + 1,
+                                   2 * ZIO_PAGE_SIZE), 0);
+    assert_true(resident(area));
+    assert_true(resident(area + ZIO_PAGE_SIZE));
+    assert_int_equal(area[0], 5);
+    assert_int_equal(area[2 * ZIO_PAGE_SIZE - 1], 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,6 +189,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unprotect_wakes_writer_past_hole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unregister_leaves_no_protection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unregister_wakes_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copy_fills_a_run_across_mappings, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
