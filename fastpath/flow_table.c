@@ -42,19 +42,36 @@ void fp_flow_table_free(struct fp_flow_table *t)
     t->buckets = NULL;
 }
 
-static uint32_t *bucket_of(const struct fp_flow_table *t, const struct fp_flow *f)
+static uint32_t *bucket_of(const struct fp_flow_table *t, uint32_t local_ip,
+                           uint32_t remote_ip, uint16_t local_port, uint16_t remote_port)
 {
-    uint32_t h = tuple_hash(f->local_ip, f->remote_ip, f->local_port,
-                            f->remote_port);
-    return &t->buckets[h & t->mask];
+    return &t->buckets[tuple_hash(local_ip, remote_ip, local_port, remote_port) & t->mask];
+}
+
+static uint32_t *bucket_of_flow(const struct fp_flow_table *t, const struct fp_flow *f)
+{
+    return bucket_of(t, f->local_ip, f->remote_ip, f->local_port, f->remote_port);
+}
+
+void fp_flow_table_prefetch(const struct fp_flow_table *t, uint32_t local_ip,
+                            uint32_t remote_ip, uint16_t local_port,
+                            uint16_t remote_port)
+{
+    __builtin_prefetch(bucket_of(t, local_ip, remote_ip, local_port, remote_port));
+}
+
+uint32_t fp_flow_table_first(const struct fp_flow_table *t, uint32_t local_ip,
+                             uint32_t remote_ip, uint16_t local_port,
+                             uint16_t remote_port)
+{
+    return *bucket_of(t, local_ip, remote_ip, local_port, remote_port);
 }
 
 uint32_t fp_flow_table_lookup(const struct fp_flow_table *t, uint32_t local_ip,
                               uint32_t remote_ip, uint16_t local_port,
                               uint16_t remote_port)
 {
-    uint32_t h = tuple_hash(local_ip, remote_ip, local_port, remote_port);
-    uint32_t id = t->buckets[h & t->mask];
+    uint32_t id = *bucket_of(t, local_ip, remote_ip, local_port, remote_port);
     while (id != TAS_INVALID_FLOW) {
         const struct fp_flow *f = &t->flows[id];
         if (f->remote_ip == remote_ip && f->remote_port == remote_port &&
@@ -71,7 +88,7 @@ int fp_flow_table_insert(struct fp_flow_table *t, uint32_t id)
     if (fp_flow_table_lookup(t, f->local_ip, f->remote_ip, f->local_port,
                              f->remote_port) != TAS_INVALID_FLOW)
         return -EEXIST;
-    uint32_t *head = bucket_of(t, f);
+    uint32_t *head = bucket_of_flow(t, f);
     f->hash_next = *head;
     *head = id;
     __atomic_store_n(&t->count, t->count + 1, __ATOMIC_RELAXED);
@@ -80,7 +97,7 @@ int fp_flow_table_insert(struct fp_flow_table *t, uint32_t id)
 
 void fp_flow_table_remove(struct fp_flow_table *t, uint32_t id)
 {
-    uint32_t *link = bucket_of(t, &t->flows[id]);
+    uint32_t *link = bucket_of_flow(t, &t->flows[id]);
     while (*link != TAS_INVALID_FLOW) {
         if (*link == id) {
             *link = t->flows[id].hash_next;

@@ -32,6 +32,17 @@ uint32_t fp_flow_table_lookup(const struct fp_flow_table *t, uint32_t local_ip,
                               uint32_t remote_ip, uint16_t local_port,
                               uint16_t remote_port);
 
+/* For a burst of segments: starts loading the 4-tuple's bucket, and later
+ * returns the flow the bucket holds first (usually the one looked up;
+ * TAS_INVALID_FLOW if none) without comparing keys, so that the caller can
+ * prefetch that flow's state before it looks up anything. */
+void fp_flow_table_prefetch(const struct fp_flow_table *t, uint32_t local_ip,
+                            uint32_t remote_ip, uint16_t local_port,
+                            uint16_t remote_port);
+uint32_t fp_flow_table_first(const struct fp_flow_table *t, uint32_t local_ip,
+                             uint32_t remote_ip, uint16_t local_port,
+                             uint16_t remote_port);
+
 /* Links flow id under the key already stored in flows[id].  Returns 0, or
  * -EEXIST when another flow has the same 4-tuple. */
 int fp_flow_table_insert(struct fp_flow_table *t, uint32_t id);

@@ -92,36 +92,83 @@ static void handle_segment(struct fp_core *c, const struct fp_seg *seg,
         fp_core_notify(c, id);
 }
 
-static void handle_frame(struct fp_core *c, const uint8_t *frame, uint32_t len,
-                         unsigned csum_flags, bool returned)
-{
-    struct fp_seg seg;
-    enum tas_drop_reason reason;
+/* One received frame between parsing and handling. */
+struct rx_frame {
+    const uint8_t *data;
+    uint32_t len;
+    enum fp_verdict verdict;
+    enum tas_drop_reason reason;    /* FP_PKT_DROP */
+    struct fp_seg seg;              /* FP_PKT_TCP */
+};
 
-    switch (fp_parse_frame(frame, len, &fp.local, csum_flags, &seg, &reason)) {
+static void parse(struct rx_frame *f, const uint8_t *data, uint32_t len, unsigned csum_flags)
+{
+    f->data = data;
+    f->len = len;
+    f->verdict = fp_parse_frame(data, len, &fp.local, csum_flags, &f->seg, &f->reason);
+}
+
+static void dispatch(struct fp_core *c, const struct rx_frame *f, bool returned)
+{
+    switch (f->verdict) {
     case FP_PKT_TCP:
-        handle_segment(c, &seg, frame, len, returned);
+        handle_segment(c, &f->seg, f->data, f->len, returned);
         break;
     case FP_PKT_EXCEPTION:
-        pass_up(c, frame, len, TAS_INVALID_FLOW, returned);
+        pass_up(c, f->data, f->len, TAS_INVALID_FLOW, returned);
         break;
     case FP_PKT_DROP:
-        c->stats->drops[reason]++;
+        c->stats->drops[f->reason]++;
         break;
     }
 }
 
-static void handle_mbuf(struct fp_core *c, struct rte_mbuf *m)
+/* With thousands of flows, each segment's flow-table bucket, flow state
+ * and shared flow record are cache misses, and taken one segment at a time
+ * they add up one after another.  A burst is parsed first, then every
+ * segment's bucket is prefetched, then the flows the buckets lead to, and
+ * only then is each segment handled, in order, with its misses overlapped
+ * with its neighbours'. */
+static void prefetch_flow_state(const struct fp_seg *seg)
 {
-    c->stats->rx_pkts++;
-    c->stats->rx_bytes += m->pkt_len;
-    /* frames never span mbufs at our MTU; one that does is not ours */
-    if (m->nb_segs != 1) {
-        c->stats->drops[TAS_DROP_IP_HDR]++;
+    uint32_t id = fp_flow_table_first(&fp.table, seg->local_ip, seg->remote_ip,
+                                      seg->local_port, seg->remote_port);
+    if (id == TAS_INVALID_FLOW)
         return;
+    rte_prefetch0(&fp.flows[id]);
+    rte_prefetch0((const char *)&fp.flows[id] + RTE_CACHE_LINE_SIZE);
+    rte_prefetch0(&fp.sflows[id]);
+    rte_prefetch0((const char *)&fp.sflows[id] + RTE_CACHE_LINE_SIZE);
+}
+
+static void receive_burst(struct fp_core *c, struct rte_mbuf **pkts, unsigned n)
+{
+    struct rx_frame frames[FP_RX_BURST];
+
+    for (unsigned i = 0; i < n; i++) {
+        struct rte_mbuf *m = pkts[i];
+
+        if (i + 1 < n)
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+        c->stats->rx_pkts++;
+        c->stats->rx_bytes += m->pkt_len;
+        /* frames never span mbufs at our MTU; one that does is not ours */
+        if (m->nb_segs != 1) {
+            frames[i].verdict = FP_PKT_DROP;
+            frames[i].reason = TAS_DROP_IP_HDR;
+            continue;
+        }
+        parse(&frames[i], rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m),
+              rx_csum_flags(m));
+        if (frames[i].verdict == FP_PKT_TCP)
+            fp_flow_table_prefetch(&fp.table, frames[i].seg.local_ip, frames[i].seg.remote_ip,
+                                   frames[i].seg.local_port, frames[i].seg.remote_port);
     }
-    handle_frame(c, rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m),
-                 rx_csum_flags(m), false);
+    for (unsigned i = 0; i < n; i++)
+        if (frames[i].verdict == FP_PKT_TCP)
+            prefetch_flow_state(&frames[i].seg);
+    for (unsigned i = 0; i < n; i++)
+        dispatch(c, &frames[i], false);
 }
 
 /* A segment that reached us before its flow's install: the slow path
@@ -129,22 +176,32 @@ static void handle_mbuf(struct fp_core *c, struct rte_mbuf *m)
  * checked again; the frame came through another process's memory. */
 void fp_rx_returned(struct fp_core *c, const uint8_t *frame, uint32_t len)
 {
-    handle_frame(c, frame, len, 0, true);
+    struct rx_frame f;
+
+    parse(&f, frame, len, 0);
+    dispatch(c, &f, true);
 }
 
 /* Frames the core sent to its own address, as if they had arrived: all
  * that the last round queued, so a fast local sender cannot overrun them. */
 static unsigned receive_looped(struct fp_core *c)
 {
-    unsigned n, queued = c->loop_count;
-    for (n = 0; n < queued; n++) {
-        struct rte_mbuf *m = c->loop[c->loop_head];
-        c->loop_head = (c->loop_head + 1) % FP_LOOP_SLOTS;
-        c->loop_count--;
-        handle_mbuf(c, m);
-        rte_pktmbuf_free(m);
+    unsigned done, queued = c->loop_count;
+
+    for (done = 0; done < queued;) {
+        struct rte_mbuf *pkts[FP_RX_BURST];
+        unsigned n = queued - done < FP_RX_BURST ? queued - done : FP_RX_BURST;
+
+        for (unsigned i = 0; i < n; i++) {
+            pkts[i] = c->loop[c->loop_head];
+            c->loop_head = (c->loop_head + 1) % FP_LOOP_SLOTS;
+            c->loop_count--;
+        }
+        receive_burst(c, pkts, n);
+        rte_pktmbuf_free_bulk(pkts, n);
+        done += n;
     }
-    return n;
+    return done;
 }
 
 unsigned fp_rx_poll(struct fp_core *c)
@@ -154,11 +211,7 @@ unsigned fp_rx_poll(struct fp_core *c)
     uint16_t n = rte_eth_rx_burst(c->port, c->queue, pkts, FP_RX_BURST);
     if (n == 0)
         return looped;
-    for (uint16_t i = 0; i < n; i++) {
-        if (i + 1 < n)
-            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
-        handle_mbuf(c, pkts[i]);
-    }
+    receive_burst(c, pkts, n);
     rte_pktmbuf_free_bulk(pkts, n);
     return looped + n;
 }
