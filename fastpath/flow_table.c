@@ -53,18 +53,11 @@ static uint32_t *bucket_of_flow(const struct fp_flow_table *t, const struct fp_f
     return bucket_of(t, f->local_ip, f->remote_ip, f->local_port, f->remote_port);
 }
 
-void fp_flow_table_prefetch(const struct fp_flow_table *t, uint32_t local_ip,
-                            uint32_t remote_ip, uint16_t local_port,
-                            uint16_t remote_port)
+const uint32_t *fp_flow_table_bucket(const struct fp_flow_table *t, uint32_t local_ip,
+                                     uint32_t remote_ip, uint16_t local_port,
+                                     uint16_t remote_port)
 {
-    __builtin_prefetch(bucket_of(t, local_ip, remote_ip, local_port, remote_port));
-}
-
-uint32_t fp_flow_table_first(const struct fp_flow_table *t, uint32_t local_ip,
-                             uint32_t remote_ip, uint16_t local_port,
-                             uint16_t remote_port)
-{
-    return *bucket_of(t, local_ip, remote_ip, local_port, remote_port);
+    return bucket_of(t, local_ip, remote_ip, local_port, remote_port);
 }
 
 uint32_t fp_flow_table_lookup(const struct fp_flow_table *t, uint32_t local_ip,

@@ -32,16 +32,13 @@ uint32_t fp_flow_table_lookup(const struct fp_flow_table *t, uint32_t local_ip,
                               uint32_t remote_ip, uint16_t local_port,
                               uint16_t remote_port);
 
-/* For a burst of segments: starts loading the 4-tuple's bucket, and later
- * returns the flow the bucket holds first (usually the one looked up;
- * TAS_INVALID_FLOW if none) without comparing keys, so that the caller can
- * prefetch that flow's state before it looks up anything. */
-void fp_flow_table_prefetch(const struct fp_flow_table *t, uint32_t local_ip,
-                            uint32_t remote_ip, uint16_t local_port,
-                            uint16_t remote_port);
-uint32_t fp_flow_table_first(const struct fp_flow_table *t, uint32_t local_ip,
-                             uint32_t remote_ip, uint16_t local_port,
-                             uint16_t remote_port);
+/* The 4-tuple's bucket: its value is the first flow of the chain
+ * (TAS_INVALID_FLOW if none), usually the one a lookup will find.  For a
+ * burst of segments, so that the caller can prefetch the bucket, then the
+ * flow it names, before it looks up anything. */
+const uint32_t *fp_flow_table_bucket(const struct fp_flow_table *t, uint32_t local_ip,
+                                     uint32_t remote_ip, uint16_t local_port,
+                                     uint16_t remote_port);
 
 /* Links flow id under the key already stored in flows[id].  Returns 0, or
  * -EEXIST when another flow has the same 4-tuple. */

@@ -99,6 +99,7 @@ struct rx_frame {
     enum fp_verdict verdict;
     enum tas_drop_reason reason;    /* FP_PKT_DROP */
     struct fp_seg seg;              /* FP_PKT_TCP */
+    const uint32_t *bucket;         /* FP_PKT_TCP in a burst: its flow-table bucket */
 };
 
 static void parse(struct rx_frame *f, const uint8_t *data, uint32_t len, unsigned csum_flags)
@@ -129,10 +130,10 @@ static void dispatch(struct fp_core *c, const struct rx_frame *f, bool returned)
  * segment's bucket is prefetched, then the flows the buckets lead to, and
  * only then is each segment handled, in order, with its misses overlapped
  * with its neighbours'. */
-static void prefetch_flow_state(const struct fp_seg *seg)
+static void prefetch_flow_state(const uint32_t *bucket)
 {
-    uint32_t id = fp_flow_table_first(&fp.table, seg->local_ip, seg->remote_ip,
-                                      seg->local_port, seg->remote_port);
+    uint32_t id = *bucket;
+
     if (id == TAS_INVALID_FLOW)
         return;
     rte_prefetch0(&fp.flows[id]);
@@ -160,13 +161,17 @@ static void receive_burst(struct fp_core *c, struct rte_mbuf **pkts, unsigned n)
         }
         parse(&frames[i], rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m),
               rx_csum_flags(m));
-        if (frames[i].verdict == FP_PKT_TCP)
-            fp_flow_table_prefetch(&fp.table, frames[i].seg.local_ip, frames[i].seg.remote_ip,
-                                   frames[i].seg.local_port, frames[i].seg.remote_port);
+        if (frames[i].verdict == FP_PKT_TCP) {
+            const struct fp_seg *seg = &frames[i].seg;
+
+            frames[i].bucket = fp_flow_table_bucket(&fp.table, seg->local_ip, seg->remote_ip,
+                                                    seg->local_port, seg->remote_port);
+            rte_prefetch0(frames[i].bucket);
+        }
     }
     for (unsigned i = 0; i < n; i++)
         if (frames[i].verdict == FP_PKT_TCP)
-            prefetch_flow_state(&frames[i].seg);
+            prefetch_flow_state(frames[i].bucket);
     for (unsigned i = 0; i < n; i++)
         dispatch(c, &frames[i], false);
 }
