@@ -72,6 +72,8 @@ static bool probe_unregister_unprotects(int uffd)
         if (zio_uffd_register(uffd, (uintptr_t)page, ZIO_PAGE_SIZE)) {
             bool protected = zio_uffd_protect(uffd, (uintptr_t)page, ZIO_PAGE_SIZE, true) &&
                              page_write_protected(pagemap, page) == 1;
+            /* Not zio_uffd_unregister(): that clears the bit itself until
+             * this probe says the kernel does. */
             struct uffdio_range range = { .start = (uintptr_t)page, .len = ZIO_PAGE_SIZE };
 
             clears = ioctl(uffd, UFFDIO_UNREGISTER, &range) == 0 && protected &&
@@ -163,7 +165,6 @@ int zio_uffd_copy(int uffd, uintptr_t dst, uintptr_t src, size_t len)
 
         if (ioctl(uffd, UFFDIO_COPY, &copy) == 0) {
             done += chunk;
-            one_page = false;
             continue;
         }
         err = errno;
@@ -175,7 +176,10 @@ int zio_uffd_copy(int uffd, uintptr_t dst, uintptr_t src, size_t len)
             continue;       /* the address space changed under us: retry */
         if (chunk > ZIO_PAGE_SIZE) {
             /* The kernel refuses a range that crosses from one mapping
-             * into the next, before filling anything: go page by page. */
+             * into the next, before filling anything, and does not say
+             * where: the rest goes page by page rather than retrying the
+             * whole, which would fail again for every page before the
+             * boundary. */
             one_page = true;
             continue;
         }
