@@ -746,13 +746,21 @@ bool zio_engine_copy(void *dstv, const void *srcv, size_t len)
     else
         candidate = zio_input_overlaps(src, src + len) || zio_index_any_in(src, src + len);
     urcu_bp_read_unlock();
-    if (!candidate)
+    /* An input kept longer than the ring remembers (a value a server
+     * stores and sends again much later) is still known: when the last
+     * elided copy of its pages goes, the pages stay registered as a
+     * dormant span.  Dormant spans also cover freed memory, whose copies
+     * are rare and would at worst be elided for nothing.  The table
+     * changes under the engine lock, so it is read there. */
+    if (!candidate && !(len >= zio_policy.protect_min && dormant_any()))
         return false;
 
     engine_lock(&saved);
-    done = engine_start() && elide_locked(dst, src, len, &split);
+    if (!candidate)
+        candidate = zio_dormant_overlaps(&dormant, src, src + len);
+    done = candidate && engine_start() && elide_locked(dst, src, len, &split);
     engine_unlock(&saved);
-    if (!done)
+    if (candidate && !done)
         zio_stat_add(fallbacks, 1);
     return done;
 }
