@@ -10,51 +10,25 @@
  * backwards, and the first fill from one of them deadlocked its fault
  * handler (with signals blocked, so only the test's timeout ends it).
  * The bytes of the copy are checked against what S holds. */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#define PAGE 4096
+#include "preloaded.h"
+
 #define PAGES 64
 #define ELIDED_AT 40        /* S[40..44] := S[10..14] + 0x100 */
 #define ELIDED_FROM 10
 #define ELIDED_PAGES 5
 #define DISCARDED_FROM 16   /* S[16..39] discarded (S[15] is read by S[44]) */
 
-static void fail(const char *what)
-{
-    fprintf(stderr, "backward-source: %s\n", what);
-    exit(1);
-}
-
-/* An elided page is left unmapped until someone needs its bytes. */
-static int elided(void *page)
-{
-    unsigned char resident;
-
-    return mincore(page, PAGE, &resident) == 0 && !(resident & 1);
-}
-
 int main(void)
 {
-    char path[] = "/tmp/zio-backward-XXXXXX";
-    int fd = mkstemp(path);
-    unsigned char *s, *d, *expect;
     size_t len = PAGES * PAGE;
+    unsigned char *s, *d, *expect = malloc(len);
+    int fd;
 
-    if (fd < 0)
-        fail("mkstemp");
-    unlink(path);
-    expect = malloc(len);
     if (!expect)
         fail("malloc");
-    srand(7);
-    for (size_t i = 0; i < len; i++)
-        expect[i] = (unsigned char)rand();
-    if (write(fd, expect, len) != (ssize_t)len || lseek(fd, 0, SEEK_SET) != 0)
-        fail("writing the input file");
+    fd = random_input_file(expect, len, 7);
 
     if (posix_memalign((void **)&s, PAGE, len) != 0 || posix_memalign((void **)&d, PAGE, len) != 0)
         fail("posix_memalign");

@@ -7,29 +7,12 @@
  * first elided copy has gone, are still known to libzio: the second copy
  * must be elided too.  A buffer filled by the program's own stores is not
  * IO data, and its copy must not be elided. */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#define PAGE 4096
+#include "preloaded.h"
+
 #define PAGES 96            /* above the default ZIO_PROTECT_MIN of 256 KB */
 #define SMALL_READS 1000    /* far more than the ring of recent inputs holds */
-
-static void fail(const char *what)
-{
-    fprintf(stderr, "stored-input: %s\n", what);
-    exit(1);
-}
-
-/* An elided page is left unmapped until someone needs its bytes. */
-static int elided(void *page)
-{
-    unsigned char resident;
-
-    return mincore(page, PAGE, &resident) == 0 && !(resident & 1);
-}
 
 static void *page_block(size_t len)
 {
@@ -42,21 +25,12 @@ static void *page_block(size_t len)
 
 int main(void)
 {
-    char path[] = "/tmp/zio-stored-input-XXXXXX";
-    int fd = mkstemp(path);
     size_t len = PAGES * PAGE;
     unsigned char *expect = page_block(len), *value = page_block(len);
     unsigned char *sent, *answer, *own, *own_copy;
+    int fd = random_input_file(expect, len, 11);
     char small[64];
 
-    if (fd < 0)
-        fail("mkstemp");
-    unlink(path);
-    srand(11);
-    for (size_t i = 0; i < len; i++)
-        expect[i] = (unsigned char)rand();
-    if (write(fd, expect, len) != (ssize_t)len || lseek(fd, 0, SEEK_SET) != 0)
-        fail("writing the input file");
     if (read(fd, value, len) != (ssize_t)len)
         fail("read");
 
