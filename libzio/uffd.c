@@ -199,9 +199,12 @@ void zio_uffd_zeropage(int uffd, uintptr_t page, bool wake_waiters)
         .range = { .start = page, .len = ZIO_PAGE_SIZE }, .mode = 0,
     };
 
-    /* An unregistered or already-present page needs nothing: both are fine,
-     * but a thread that faulted on a page someone else filled must be woken. */
-    if (ioctl(uffd, UFFDIO_ZEROPAGE, &zero) < 0 && errno == EEXIST && wake_waiters)
+    /* An unregistered or already-present page needs nothing, but a thread
+     * may wait on it all the same: someone else filled the page, or its
+     * mapping was unmapped or replaced after the thread faulted (glibc
+     * shrinks a thread's heap with mmap(MAP_FIXED) of its own), and no
+     * other ioctl on that range wakes anyone any more. */
+    if (ioctl(uffd, UFFDIO_ZEROPAGE, &zero) < 0 && wake_waiters)
         wake(uffd, page);
 }
 
@@ -229,9 +232,16 @@ bool zio_uffd_protect(int uffd, uintptr_t start, size_t len, bool protect)
      * registered for write protection, and then wakes no one: a page past
      * it would keep its protection and a thread writing it would sleep
      * forever.  So the range goes again page by page; every page that can
-     * be done is, and wakes its waiters. */
-    for (uintptr_t page = start; page < start + len; page += ZIO_PAGE_SIZE)
-        all &= writeprotect(uffd, page, ZIO_PAGE_SIZE, protect);
+     * be done is, and wakes its waiters.  A page that cannot be unprotected
+     * is no longer registered (unmapped or replaced since a thread faulted
+     * on it), and its waiters are woken by hand. */
+    for (uintptr_t page = start; page < start + len; page += ZIO_PAGE_SIZE) {
+        bool done = writeprotect(uffd, page, ZIO_PAGE_SIZE, protect);
+
+        if (!done && !protect)
+            wake(uffd, page);
+        all &= done;
+    }
     return all;
 }
 

@@ -3,8 +3,10 @@
  * released originals).  The kernel stops at the hole; every registered page
  * must still end up unprotected, and a thread blocked writing one of them
  * must wake up; unregistering must leave no protection behind and wake
- * writers too.  Protection is read back from /proc/self/pagemap (bit 57:
- * the PTE is userfaultfd write-protected). */
+ * writers too; a writer whose page was unmapped or replaced after it
+ * faulted must be woken by the resolution that then fails.  Protection is
+ * read back from /proc/self/pagemap (bit 57: the PTE is userfaultfd
+ * write-protected). */
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
@@ -150,6 +152,57 @@ static void test_unregister_wakes_writer(void **state)
     assert_release_wakes_writer(unregister_all);
 }
 
+/* What glibc does to a thread heap's tail between a thread's fault and
+ * libzio's answer: a fresh mapping over it, registered with nobody.  Then
+ * libzio resolves the fault as usual, which fails. */
+static void replace_then_resolve(uintptr_t addr, bool wp)
+{
+    uintptr_t page = zio_page_down(addr);
+
+    mmap((void *)page, ZIO_PAGE_SIZE, PROT_READ | PROT_WRITE,
+         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (wp)
+        zio_uffd_protect(uffd, page, ZIO_PAGE_SIZE, false);
+    else
+        zio_uffd_zeropage(uffd, page, true);
+}
+
+static void *write_first_page(void *arg)
+{
+    (void)arg;
+    area[0] = 9;
+    return NULL;
+}
+
+static void assert_writer_of_replaced_page_wakes(void)
+{
+    pthread_t writer;
+    struct timespec deadline;
+
+    assert_true(zio_uffd_start_handler(uffd, replace_then_resolve));
+    assert_int_equal(pthread_create(&writer, NULL, write_first_page, NULL), 0);
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    assert_int_equal(pthread_timedjoin_np(writer, NULL, &deadline), 0);
+    assert_int_equal(area[0], 9);
+}
+
+static void test_zero_fill_wakes_writer_of_replaced_page(void **state)
+{
+    (void)state;
+    assert_true(zio_uffd_register(uffd, (uintptr_t)area, ZIO_PAGE_SIZE));
+    assert_int_equal(madvise(area, ZIO_PAGE_SIZE, MADV_DONTNEED), 0);
+    assert_writer_of_replaced_page_wakes();
+}
+
+static void test_unprotect_wakes_writer_of_replaced_page(void **state)
+{
+    (void)state;
+    assert_true(zio_uffd_register(uffd, (uintptr_t)area, ZIO_PAGE_SIZE));
+    assert_true(zio_uffd_protect(uffd, (uintptr_t)area, ZIO_PAGE_SIZE, true));
+    assert_writer_of_replaced_page_wakes();
+}
+
 static bool resident(const void *page)
 {
     unsigned char vec = 0;
@@ -188,6 +241,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unprotect_range_with_hole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unprotect_wakes_writer_past_hole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unregister_leaves_no_protection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_fill_wakes_writer_of_replaced_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unprotect_wakes_writer_of_replaced_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unregister_wakes_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_fills_a_run_across_mappings, setup, teardown),
     };
