@@ -173,9 +173,20 @@ static inline bool large(size_t len)
 
 /* ---- copies ---- */
 
+/* Set while the allocator's realloc runs.  It moves a block with its own
+ * memcpy, which comes through the PLT to ours, and then frees the old
+ * block without calling free(): eliding that copy would leave the dying
+ * block an original that nothing releases until someone writes it. */
+static __thread bool in_allocator __attribute__((tls_model("initial-exec")));
+
+static bool elide(void *dst, const void *src, size_t len)
+{
+    return !in_allocator && zio_engine_copy(dst, src, len);
+}
+
 static __attribute__((noinline)) void *copy_large(void *dst, const void *src, size_t len)
 {
-    if (zio_engine_copy(dst, src, len))
+    if (elide(dst, src, len))
         return dst;
     return zio_real.memcpy(dst, src, len);
 }
@@ -192,7 +203,7 @@ EXPORT void *memmove(void *dst, const void *src, size_t len)
     /* Overlapping moves are never elided (the engine refuses them). */
     if (!large(len))
         return zio_real.memmove(dst, src, len);
-    if (zio_engine_copy(dst, src, len))
+    if (elide(dst, src, len))
         return dst;
     return zio_real.memmove(dst, src, len);
 }
@@ -208,7 +219,7 @@ EXPORT void *__memmove_chk(void *dst, const void *src, size_t len, size_t dstlen
 {
     if (!large(len) || len > dstlen)
         return real.memmove_chk(dst, src, len, dstlen);
-    if (zio_engine_copy(dst, src, len))
+    if (elide(dst, src, len))
         return dst;
     return zio_real.memmove(dst, src, len);
 }
@@ -305,8 +316,12 @@ EXPORT void *realloc(void *ptr, size_t size)
     if (!ptr || !zio_policy.enabled)
         return zio_real.realloc(ptr, size);
     usable = zio_real.malloc_usable_size(ptr);
-    if (usable < ZIO_PAGE_SIZE || size == 0 || !zio_engine_realloc_needed(ptr, usable))
-        return zio_real.realloc(ptr, size);
+    if (usable < ZIO_PAGE_SIZE || size == 0 || !zio_engine_realloc_needed(ptr, usable)) {
+        in_allocator = true;
+        moved = zio_real.realloc(ptr, size);
+        in_allocator = false;
+        return moved;
+    }
     /* Growing where it lies leaves every tracked page as it is; the new
      * tail is free memory the allocator hands over, which we track no
      * more than any other fresh allocation. */

@@ -26,6 +26,11 @@ static inline int elided(void *page)
     return mincore(page, PAGE, &resident) == 0 && !(resident & 1);
 }
 
+static inline size_t page_up(const void *p)
+{
+    return ((size_t)p + PAGE - 1) & ~(size_t)(PAGE - 1);
+}
+
 /* Fills expect[0, len) with random bytes from seed and returns an unlinked
  * file holding the same bytes, positioned at its start. */
 static inline int random_input_file(unsigned char *expect, size_t len, unsigned seed)
